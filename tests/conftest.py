@@ -1,0 +1,55 @@
+"""Shared fixtures: every test gets its own HOME and stats database under tmp_path."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vpo_stats_plugin import hooks
+from vpo_stats_plugin.store import Store, open_store
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """HOME, the database and the config file all live in this test's tmp_path."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith("VPO_STATS_") or name in ("VPO_CONFIG_PATH", "VPO_DATABASE_PATH"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("VPO_STATS_DATABASE", str(tmp_path / "stats.db"))
+    hooks.reset()
+    yield home
+    hooks.reset()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """The database path the plugin uses in this test."""
+    return tmp_path / "stats.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    """An open store on this test's database."""
+    with open_store(db_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A click runner; stderr is kept apart from stdout."""
+    try:
+        return CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        return CliRunner()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sys._called_from_test = True  # type: ignore[attr-defined]

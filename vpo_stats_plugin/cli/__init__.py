@@ -1,0 +1,215 @@
+"""The `stats` command group: `vpo stats ...` in a host, `vpo-stats ...` standalone.
+
+Only click and the standard library are imported here: a host imports this group on every run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import StatsError
+from ..filters import STATUSES, WHEN_HELP
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..filters import Filters
+    from ..store import Store
+
+
+class CliError(click.ClickException):
+    """A StatsError on its way out: message on stderr, the error's exit code."""
+
+    def __init__(self, err: StatsError) -> None:
+        super().__init__(str(err))
+        self.exit_code = err.exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class StatsContext:
+    """What the group hands its commands: the database path and, on demand, settings."""
+
+    def __init__(self, db: Path | None) -> None:
+        self.db_option = db
+        self._settings: Settings | None = None
+        self._sources: dict[str, str] = {}
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from ..config import gather, load_settings
+
+            overrides = {}
+            if self.db_option is not None:
+                overrides["database"] = (str(self.db_option), "option --db")
+            self._settings = load_settings(overrides=overrides)
+            self._sources = gather(overrides=overrides)[1]
+        return self._settings
+
+    @property
+    def sources(self) -> dict[str, str]:
+        self.settings  # noqa: B018 (loads them)
+        return self._sources
+
+    @property
+    def database(self) -> Path:
+        return self.settings.database
+
+    def open_store(self) -> Store:
+        """Open (creating if needed) the database the settings name."""
+        from ..store import open_store
+
+        settings = self.settings
+        return open_store(settings.database, node=settings.node, stale_after=settings.stale_after)
+
+
+pass_context = click.make_pass_decorator(StatsContext)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn StatsError into a clean message and its exit code; never a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except StatsError as err:
+            raise CliError(err) from None
+
+    return wrapper
+
+
+def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--since, --until, --policy, --node, --status."""
+    for option in reversed(
+        [
+            click.option(
+                "--since", metavar="WHEN", help=f"Runs started at or after WHEN: {WHEN_HELP}."
+            ),
+            click.option(
+                "--until",
+                metavar="WHEN",
+                help="Runs started at or before WHEN (a bare date includes that day).",
+            ),
+            click.option("--policy", metavar="NAME", help="Only runs of this policy."),
+            click.option("--node", metavar="NAME", help="Only runs recorded on this node."),
+            click.option(
+                "--status", type=click.Choice(STATUSES), help="Only runs with this status."
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--format table|json|csv."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(("table", "json", "csv")),
+        default="table",
+        show_default=True,
+        help="table for people; json (the API's body) and csv for scripts.",
+    )(fn)
+
+
+def make_filters(**values: Any) -> Filters:
+    """Filters from the filter options (raises BadParameter)."""
+    from ..filters import Filters
+
+    return Filters.parse(
+        **{k: values.get(k) for k in ("since", "until", "policy", "node", "status")}
+    )
+
+
+@click.group(name="stats")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The stats database. Default: VPO_STATS_DATABASE, else the `database` config key "
+    "(~/.vpo/stats.db).",
+)
+@click.version_option(package_name="vpo-stats-plugin", prog_name="vpo-stats")
+@click.pass_context
+def stats(ctx: click.Context, db: Path | None) -> None:
+    """Statistics of the files VPO processed: space saved, tracks removed, failures, timing.
+
+    \b
+    Examples:
+      vpo-stats summary --since 7d
+      vpo-stats recent --status failed
+      vpo-stats policies --sort saved
+      vpo-stats detail 3f2a9c1b
+    """
+    ctx.obj = StatsContext(db)
+
+
+def _register() -> None:
+    from . import exchange, manage, read, settings
+
+    for module in (read, manage, exchange, settings):
+        for command in module.COMMANDS:
+            stats.add_command(command)
+    try:
+        from .vpo import import_vpo
+
+        stats.add_command(import_vpo)
+    except ImportError:  # pragma: no cover - while the importer is being written
+        pass
+
+
+_register()
+
+
+class LazyCommand(click.Command):
+    """A command whose module is imported only when it runs or shows its help."""
+
+    def __init__(self, name: str, module: str, short_help: str) -> None:
+        super().__init__(name, short_help=short_help)
+        self._module = module
+
+    def _real(self) -> click.Command:
+        module = __import__(f"vpo_stats_plugin.cli.{self._module}", fromlist=[self.name or ""])
+        return getattr(module, self.name or "")
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        return self._real().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return self._real().invoke(ctx)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return self._real().get_params(ctx)
+
+
+def standalone_group() -> click.Group:
+    """`vpo-stats`: the host's group plus the commands only a standalone tool has."""
+    group = click.Group(
+        name="stats",
+        commands=dict(stats.commands),
+        callback=stats.callback,
+        params=list(stats.params),
+        help=stats.help,
+    )
+    group.add_command(LazyCommand("serve", "serve", "Serve the dashboard and the JSON API."))
+    group.add_command(
+        LazyCommand("demo", "demo", "Process sample media and show what was recorded.")
+    )
+    return group
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the `vpo-stats` script."""
+    return standalone_group().main(args=argv, prog_name="vpo-stats")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

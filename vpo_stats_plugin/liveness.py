@@ -1,0 +1,44 @@
+"""Is the process that started a run still alive? (pid plus process start time)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def process_start_ticks(pid: int) -> float | None:
+    """The start time of ``pid`` in clock ticks since boot (Linux), or None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may contain spaces and parentheses: split after the last ')'
+    fields = stat[stat.rfind(")") + 2 :].split()
+    try:
+        return float(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def is_alive(pid: int | None, started: float | None) -> bool:
+    """True when ``pid`` runs and, where known, started at ``started`` (not a reused pid)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    except (OverflowError, ValueError, OSError):
+        return False
+    if started is None:
+        return True
+    current = process_start_ticks(int(pid))
+    return current is None or current == started
+
+
+def this_process() -> tuple[int, float | None]:
+    """This process's pid and start time, as stored on each run."""
+    pid = os.getpid()
+    return pid, process_start_ticks(pid)

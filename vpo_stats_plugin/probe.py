@@ -1,0 +1,102 @@
+"""What the plugin can find out about a file by itself: size, hash, track counts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+MIB = 1024 * 1024
+TRACK_TYPES = ("video", "audio", "subtitle", "attachment")
+_CODEC_TYPES = {
+    "video": "video",
+    "audio": "audio",
+    "subtitle": "subtitle",
+    "attachment": "attachment",
+}
+PROBE_TIMEOUT_S = 30
+
+
+def file_size(path: str | os.PathLike[str]) -> int | None:
+    """Size in bytes, or None when the file is not there."""
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return None
+
+
+def partial_hash(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the size plus the first and last MiB: the same cost whatever the file size."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        digest.update(str(size).encode())
+        digest.update(handle.read(MIB))
+        if size > MIB:
+            handle.seek(max(MIB, size - MIB))
+            digest.update(handle.read(MIB))
+    return "partial:" + digest.hexdigest()
+
+
+def full_hash(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the whole file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(4 * MIB):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def file_hash(path: str | os.PathLike[str], mode: str) -> str | None:
+    """The hash the config asks for (`off`, `partial`, `full`), or None."""
+    if mode == "off":
+        return None
+    try:
+        return full_hash(path) if mode == "full" else partial_hash(path)
+    except (OSError, ValueError):
+        return None
+
+
+def probe_tracks(path: str | os.PathLike[str]) -> list[dict[str, str | None]] | None:
+    """Tracks of a media file by ffprobe (type, codec, language), or None when it cannot tell."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None or file_size(path) is None:
+        return None
+    try:
+        done = subprocess.run(
+            [ffprobe, "-v", "error", "-print_format", "json", "-show_streams", os.fspath(path)],
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
+        )
+        streams = json.loads(done.stdout or b"{}").get("streams", [])
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if done.returncode != 0:
+        return None
+    tracks = []
+    for stream in streams:
+        kind = _CODEC_TYPES.get(stream.get("codec_type", ""))
+        if kind is None:
+            continue
+        if kind == "video" and (stream.get("disposition") or {}).get("attached_pic"):
+            kind = "attachment"
+        tags = stream.get("tags") or {}
+        tracks.append(
+            {"type": kind, "codec": stream.get("codec_name"), "language": tags.get("language")}
+        )
+    return tracks
+
+
+def count_tracks(tracks: list[dict] | None) -> dict[str, int | None]:
+    """Counts per track type; all None when the tracks are unknown."""
+    if tracks is None:
+        return dict.fromkeys(TRACK_TYPES)
+    counts = dict.fromkeys(TRACK_TYPES, 0)
+    for track in tracks:
+        kind = track.get("type") if isinstance(track, dict) else None
+        if kind in counts:
+            counts[kind] += 1
+    return counts

@@ -1,0 +1,195 @@
+"""The stats store: one interface over SQLite (all SQL lives in this package)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import DatabaseUnusable, StatsError
+from ..filters import Filters, iso, utcnow
+from . import migrations, reads, rollups, writes
+from .connection import connect, unusable
+
+__all__ = ["Store", "open_store"]
+
+
+class Store:
+    """A stats database opened by one thread; reading methods answer CONTRACT shapes."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, node: str, stale_after: float
+    ) -> None:
+        self.conn = conn
+        self.path = path
+        self.node = node
+        self.stale_after = stale_after
+        self._reaped = False
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _guard(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self.conn, *args, **kwargs)
+        except StatsError:
+            raise
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err).lower() or "busy" in str(err).lower():
+                raise StatsError(
+                    f"the stats database {self.path} is locked by another process: {err}. "
+                    "Try again in a moment."
+                ) from None
+            raise unusable(self.path, f"SQLite says: {err}") from None
+        except sqlite3.DatabaseError as err:
+            raise unusable(self.path, f"SQLite says: {err}") from None
+
+    def _read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._reaped:
+            self._reaped = True
+            # a read-only or busy database still answers; reaping waits for next time
+            with contextlib.suppress(StatsError):
+                self.reap_interrupted()
+        return self._guard(fn, *args, **kwargs)
+
+    # reading
+    def summary(self, filters: Filters) -> dict[str, Any]:
+        return self._read(reads.summary, filters)
+
+    def policies(self, filters: Filters, sort: str = "runs") -> dict[str, Any]:
+        return self._read(reads.policies, filters, sort)
+
+    def policy(self, name: str, filters: Filters) -> dict[str, Any]:
+        return self._read(reads.policy, name, filters)
+
+    def recent(self, filters: Filters, limit: int = 20) -> dict[str, Any]:
+        return self._read(reads.recent, filters, limit)
+
+    def file_runs(self, path: str, filters: Filters) -> dict[str, Any]:
+        return self._read(reads.file_runs, path, filters)
+
+    def run(self, ident: str) -> dict[str, Any]:
+        return self._read(reads.run, ident)
+
+    def trend(self, filters: Filters, by: str = "day") -> dict[str, Any]:
+        return self._read(reads.trend, filters, by)
+
+    def iter_runs(self, filters: Filters) -> Iterator[dict[str, Any]]:
+        return self._read(reads.iter_runs, filters)
+
+    def status(self) -> dict[str, Any]:
+        """Path, schema, size, run counts and the recording errors counted by the hooks."""
+        self._read(lambda conn: None)
+        conn = self.conn
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        first, last = conn.execute("SELECT MIN(started_at), MAX(started_at) FROM runs").fetchone()
+        by_status = dict(
+            conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
+        )
+        errors = [
+            dict(r)
+            for r in conn.execute(
+                "SELECT cause, count, first_at, last_at, last_message FROM recording_errors "
+                "ORDER BY last_at DESC"
+            )
+        ]
+        applied = migrations.applied(conn)
+        return {
+            "path": str(self.path),
+            "schema_version": len(applied),
+            "migrations": applied,
+            "pending_migrations": migrations.pending(conn),
+            "size_bytes": size,
+            "runs": sum(by_status.values()),
+            "runs_by_status": by_status,
+            "first_run_at": first,
+            "last_run_at": last,
+            "recording_errors": sum(e["count"] for e in errors),
+            "recording_error_causes": errors,
+        }
+
+    # writing
+    def begin_run(self, run: dict[str, Any]) -> None:
+        self._guard(writes.begin_run, run)
+
+    def record_action(self, run_id: str, action: dict[str, Any], when: str | None = None) -> bool:
+        return self._guard(writes.record_action, run_id, action, when or iso(utcnow()))
+
+    def finish_run(self, run_id: str, fields: dict[str, Any], phases: list[dict[str, Any]]) -> bool:
+        return self._guard(writes.finish_run, run_id, fields, phases)
+
+    def import_runs(
+        self,
+        runs: Iterable[Any],
+        batch_size: int = 5000,
+        on_progress: Callable[[dict[str, int]], None] | None = None,
+        on_skip: Callable[[int, Any, str], None] | None = None,
+    ) -> dict[str, int]:
+        return self._guard(
+            writes.import_runs,
+            runs,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            on_skip=on_skip,
+        )
+
+    def purge(self, filters: Filters, all: bool = False, dry_run: bool = True) -> dict[str, int]:
+        return self._read(writes.purge, filters, everything=all, dry_run=dry_run)
+
+    def reap_interrupted(self) -> int:
+        return self._guard(writes.reap_interrupted, self.node, self.stale_after)
+
+    def record_error(self, cause: str, message: str, count: int = 1) -> None:
+        self._guard(writes.record_error, cause, message, count, iso(utcnow()))
+
+    def rebuild_rollups(self) -> None:
+        def rebuild(conn: sqlite3.Connection) -> None:
+            with writes.transaction(conn):
+                rollups.rebuild(conn)
+
+        self._guard(rebuild)
+
+    def backup(self, dest: Path) -> None:
+        """A consistent copy of the live database at ``dest`` (SQLite's backup API)."""
+        target = sqlite3.connect(str(dest))
+        try:
+            self._guard(lambda conn: conn.backup(target))
+        finally:
+            target.close()
+
+
+def open_store(
+    path: str | Path,
+    *,
+    create: bool = True,
+    node: str | None = None,
+    stale_after: float = 86400.0,
+    busy_timeout_ms: int = 5000,
+) -> Store:
+    """Open (creating and migrating as needed) the stats database at ``path``."""
+    path = Path(path).expanduser().absolute()
+    conn = connect(path, create=create, busy_timeout_ms=busy_timeout_ms)
+    try:
+        migrations.migrate(conn, str(path))
+    except DatabaseUnusable:
+        conn.close()
+        raise
+    except sqlite3.OperationalError as err:
+        conn.close()
+        if "locked" in str(err).lower() or "busy" in str(err).lower():
+            raise StatsError(f"the stats database {path} is locked: {err}. Try again.") from None
+        raise unusable(path, f"SQLite says: {err}") from None
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise unusable(path, f"SQLite says: {err}") from None
+    return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)

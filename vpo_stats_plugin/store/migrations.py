@@ -1,0 +1,220 @@
+"""Named, ordered schema migrations, each applied and recorded in one transaction.
+
+A released migration is never edited: change the schema by appending a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from ..errors import DatabaseUnusable
+from .connection import APPLICATION_ID
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration, under its function name."""
+    if any(name == fn.__name__ for name, _ in MIGRATIONS):
+        raise RuntimeError(f"duplicate migration name {fn.__name__}")
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def _ensure_table(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations recorded in the database, in the order they ran."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
+    ).fetchone()
+    if not exists:
+        return []
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def pending(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations this version knows that the database has not had yet."""
+    done = set(applied(conn))
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> None:
+    """Bring the database up to date; refuse one written by a newer version."""
+    known = {name for name, _ in MIGRATIONS}
+    unknown = [name for name in applied(conn) if name not in known]
+    if unknown:
+        raise DatabaseUnusable(
+            f"{where} was written by a newer vpo-stats-plugin (unknown migrations: "
+            f"{', '.join(unknown)}). Upgrade the plugin (pip install -U vpo-stats-plugin); "
+            "the database was left as it is."
+        )
+    todo = pending(conn)
+    for name, fn in MIGRATIONS:
+        if name not in todo:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if name in pending(conn):  # another process may have migrated meanwhile
+                _ensure_table(conn)
+                fn(conn)
+                conn.execute(
+                    "INSERT INTO _migrations (name, applied_at) "
+                    "VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    (name,),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+@migration
+def m001_initial(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            job_id TEXT,
+            file_id,
+            path TEXT NOT NULL,
+            output_path TEXT,
+            policy TEXT,
+            node TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            last_activity_at TEXT,
+            duration_seconds REAL,
+            size_before_bytes INTEGER,
+            size_after_bytes INTEGER,
+            tracks_before_video INTEGER,
+            tracks_before_audio INTEGER,
+            tracks_before_subtitle INTEGER,
+            tracks_before_attachment INTEGER,
+            tracks_after_video INTEGER,
+            tracks_after_audio INTEGER,
+            tracks_after_subtitle INTEGER,
+            tracks_after_attachment INTEGER,
+            video_source_codec TEXT,
+            video_target_codec TEXT,
+            video_transcode_skipped INTEGER,
+            video_skip_reason TEXT,
+            audio_tracks_transcoded INTEGER,
+            audio_tracks_preserved INTEGER,
+            encoder_type TEXT,
+            phases_completed INTEGER,
+            phases_total INTEGER,
+            total_changes INTEGER,
+            hash_before TEXT,
+            hash_after TEXT,
+            error TEXT,
+            source TEXT NOT NULL DEFAULT 'hooks',
+            pid INTEGER,
+            process_started REAL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX runs_started ON runs (started_at)")
+    conn.execute("CREATE INDEX runs_path ON runs (path, started_at)")
+    conn.execute("CREATE INDEX runs_output_path ON runs (output_path, started_at)")
+    conn.execute("CREATE INDEX runs_job ON runs (job_id)")
+    conn.execute("CREATE INDEX runs_policy ON runs (policy, started_at)")
+    conn.execute("CREATE INDEX runs_node ON runs (node, started_at)")
+    conn.execute("CREATE INDEX runs_status ON runs (status, started_at)")
+    conn.execute(
+        """
+        CREATE TABLE actions (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            type TEXT,
+            track_type TEXT,
+            track_index INTEGER,
+            before TEXT,
+            after TEXT,
+            success INTEGER NOT NULL,
+            duration_ms REAL,
+            rule TEXT,
+            message TEXT,
+            phase TEXT,
+            PRIMARY KEY (run_id, seq)
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE phases (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            name TEXT,
+            wall_time_seconds REAL,
+            bytes_read INTEGER,
+            bytes_written INTEGER,
+            encoding_fps REAL,
+            encoding_bitrate REAL,
+            PRIMARY KEY (run_id, seq)
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE recording_errors (
+            cause TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            last_message TEXT
+        )
+        """
+    )
+    # Rollups: finished runs summed per UTC day x policy x node x status (see rollups.py).
+    conn.execute(
+        """
+        CREATE TABLE rollup_daily (
+            day TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            node TEXT NOT NULL,
+            status TEXT NOT NULL,
+            runs INTEGER NOT NULL DEFAULT 0,
+            sized_runs INTEGER NOT NULL DEFAULT 0,
+            size_before_bytes INTEGER NOT NULL DEFAULT 0,
+            size_after_bytes INTEGER NOT NULL DEFAULT 0,
+            removed_audio INTEGER NOT NULL DEFAULT 0,
+            removed_subtitle INTEGER NOT NULL DEFAULT 0,
+            removed_attachment INTEGER NOT NULL DEFAULT 0,
+            videos_transcoded INTEGER NOT NULL DEFAULT 0,
+            videos_transcode_skipped INTEGER NOT NULL DEFAULT 0,
+            audio_tracks_transcoded INTEGER NOT NULL DEFAULT 0,
+            audio_tracks_preserved INTEGER NOT NULL DEFAULT 0,
+            timed_runs INTEGER NOT NULL DEFAULT 0,
+            duration_seconds REAL NOT NULL DEFAULT 0,
+            first_run_at TEXT,
+            last_run_at TEXT,
+            PRIMARY KEY (day, policy, node, status)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE rollup_actions (
+            day TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            node TEXT NOT NULL,
+            status TEXT NOT NULL,
+            type TEXT NOT NULL,
+            count INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, policy, node, status, type)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        "CREATE TABLE rollup_paths (path TEXT PRIMARY KEY, runs INTEGER NOT NULL) WITHOUT ROWID"
+    )
