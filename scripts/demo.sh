@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
-exec .venv/bin/vpo-stats demo "$@"
+.venv/bin/vpo-stats demo "$@"
+echo
+echo "(vpo-stats lives in $(pwd)/.venv/bin: run '. .venv/bin/activate' to use the commands above)"
