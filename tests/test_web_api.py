@@ -1,0 +1,627 @@
+"""The JSON API on a real aiohttp server on loopback, over a history recorded in real SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from web_history import HOSTILE, POLICIES, check_summary, expected_summary, make_history, record
+
+from vpo_stats_plugin.cli import stats as cli_main
+from vpo_stats_plugin.config import load_settings
+from vpo_stats_plugin.web import create_app
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture
+def history(db_path: Path) -> list[dict[str, Any]]:
+    """The recorded history (also in the database at ``db_path``)."""
+    runs = make_history()
+    record(db_path, runs)
+    return runs
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, db_path: Path) -> Any:
+    """A client of the sub-app served by a real aiohttp server on 127.0.0.1."""
+    settings = load_settings(overrides={"database": (str(db_path), "test")})
+    return await aiohttp_client(create_app(settings))
+
+
+async def get_json(client: Any, url: str, status: int = 200, **kwargs: Any) -> Any:
+    """GET ``url``, check the status and that the answer is JSON, return the body."""
+    response = await client.get(url, **kwargs)
+    text = await response.text()
+    assert response.status == status, text
+    assert response.content_type == "application/json"
+    assert "Traceback" not in text
+    return json.loads(text)
+
+
+# ------------------------------------------------------------------ reading routes
+
+
+async def test_empty_database_answers_zeros(client: Any) -> None:
+    body = await get_json(client, "/api/summary")
+    assert body["runs"] == 0 and body["saved_bytes"] == 0 and body["first_run_at"] is None
+    assert (await get_json(client, "/api/policies"))["policies"] == []
+    assert (await get_json(client, "/api/recent"))["runs"] == []
+    assert (await get_json(client, "/api/trend"))["points"] == []
+    assert (await get_json(client, "/api/codecs"))["transitions"] == []
+
+
+async def test_summary_matches_the_recorded_runs(client: Any, history: list[dict]) -> None:
+    body = await get_json(client, "/api/summary")
+    check_summary(body, history)
+    assert body["filters"] == dict.fromkeys(("since", "until", "policy", "node", "status"))
+
+
+@pytest.mark.parametrize(
+    "query, keep",
+    [
+        ({"policy": "hevc-everything"}, lambda r: r["policy"] == "hevc-everything"),
+        ({"policy": HOSTILE}, lambda r: r["policy"] == HOSTILE),
+        ({"node": "node-a"}, lambda r: r["node"] == "node-a"),
+        ({"status": "failed"}, lambda r: r["status"] == "failed"),
+        # a bare --until date includes that whole day; since is inclusive
+        (
+            {"since": "2026-03-05", "until": "2026-03-09"},
+            lambda r: "2026-03-05" <= r["started_at"][:10] <= "2026-03-09",
+        ),
+        (
+            {"since": "2026-03-05T12:00:00Z", "until": "2026-03-09T08:30:00+02:00"},
+            lambda r: "2026-03-05T12:00:00" <= r["started_at"] <= "2026-03-09T06:30:00.000000Z",
+        ),
+        (
+            {"since": "2026-03-04", "policy": "strip-foreign-audio", "node": "node-b"},
+            lambda r: (
+                r["started_at"] >= "2026-03-04"
+                and r["policy"] == "strip-foreign-audio"
+                and r["node"] == "node-b"
+            ),
+        ),
+    ],
+)
+async def test_summary_filters(client: Any, history: list[dict], query: dict, keep: Any) -> None:
+    runs = [r for r in history if keep(r)]
+    assert runs, "the filter should select something"
+    body = await get_json(client, "/api/summary", params=query)
+    check_summary(body, runs)
+
+
+async def test_policies_rows_and_sorts(client: Any, history: list[dict]) -> None:
+    body = await get_json(client, "/api/policies")
+    rows = {row["policy"]: row for row in body["policies"]}
+    assert set(rows) == set(POLICIES)
+    for name in POLICIES:
+        runs = [r for r in history if r["policy"] == name]
+        want = expected_summary(runs)
+        row = rows[name]
+        assert row["runs"] == len(runs)
+        assert row["failed"] == want["failed"] and row["succeeded"] == want["succeeded"]
+        assert row["saved_bytes"] == want["saved_bytes"]
+        assert row["last_run_at"] == want["last_run_at"]
+    by_runs = [r["runs"] for r in body["policies"]]
+    assert by_runs == sorted(by_runs, reverse=True)
+    saved = (await get_json(client, "/api/policies", params={"sort": "saved"}))["policies"]
+    assert [r["saved_bytes"] for r in saved] == sorted(
+        (r["saved_bytes"] for r in saved), reverse=True
+    )
+    named = (await get_json(client, "/api/policies", params={"sort": "name"}))["policies"]
+    assert [r["policy"] for r in named] == sorted(POLICIES)
+
+
+async def test_one_policy_with_its_actions(client: Any, history: list[dict]) -> None:
+    from urllib.parse import quote
+
+    for name in POLICIES:
+        body = await get_json(client, "/api/policies/" + quote(name, safe=""))
+        runs = [r for r in history if r["policy"] == name]
+        assert body["policy"] == name and body["runs"] == len(runs)
+        counts: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        for run in runs:
+            for action in run["actions"]:
+                counts[action["type"]] += 1
+                failed[action["type"]] += not action["success"]
+        assert {a["type"]: (a["count"], a["failed"]) for a in body["actions"]} == {
+            t: (counts[t], failed[t]) for t in counts
+        }
+    missing = await get_json(client, "/api/policies/no-such-policy", status=404)
+    assert "no-such-policy" in missing["error"]
+
+
+async def test_recent_newest_first_with_limit_and_status(client: Any, history: list[dict]) -> None:
+    body = await get_json(client, "/api/recent", params={"limit": "5"})
+    newest = sorted(history, key=lambda r: r["started_at"], reverse=True)[:5]
+    assert [r["id"] for r in body["runs"]] == [r["id"] for r in newest]
+    assert len((await get_json(client, "/api/recent"))["runs"]) == 20  # the default
+    failed = (await get_json(client, "/api/recent", params={"status": "failed", "limit": "1000"}))[
+        "runs"
+    ]
+    assert {r["id"] for r in failed} == {r["id"] for r in history if r["status"] == "failed"}
+    assert all(r["error"] for r in failed)
+
+
+@pytest.mark.parametrize("by", ["day", "week", "month"])
+async def test_trend_points_add_up(client: Any, history: list[dict], by: str) -> None:
+    body = await get_json(client, "/api/trend", params={"by": by})
+    assert body["by"] == by
+    periods = [p["period"] for p in body["points"]]
+    assert periods == sorted(periods)
+
+    def period(run: dict) -> str:
+        day = date.fromisoformat(run["started_at"][:10])
+        if by == "week":
+            return (day - timedelta(days=day.weekday())).isoformat()
+        return day.isoformat()[:7] if by == "month" else day.isoformat()
+
+    grouped: dict[str, list] = defaultdict(list)
+    for run in history:
+        grouped[period(run)].append(run)
+    assert periods == sorted(grouped)
+    for point in body["points"]:
+        want = expected_summary(grouped[point["period"]])
+        assert (point["runs"], point["failed"], point["saved_bytes"]) == (
+            want["runs"],
+            want["failed"],
+            want["saved_bytes"],
+        )
+        if by == "week":
+            assert date.fromisoformat(point["period"]).weekday() == 0
+
+
+async def test_file_history_oldest_first(client: Any, history: list[dict]) -> None:
+    path = "/media/show/Episode 03.mkv"
+    body = await get_json(client, "/api/files", params={"path": path})
+    want = sorted((r for r in history if r["path"] == path), key=lambda r: r["started_at"])
+    assert len(want) == 2
+    assert body["path"] == path and [r["id"] for r in body["runs"]] == [r["id"] for r in want]
+    error = await get_json(client, "/api/files", params={"path": "/nowhere.mkv"}, status=404)
+    assert "/nowhere.mkv" in error["error"]
+    error = await get_json(client, "/api/files", status=400)
+    assert "path" in error["error"]
+
+
+async def test_run_detail_by_id_and_prefix(client: Any, history: list[dict]) -> None:
+    failed = next(r for r in history if r["status"] == "failed")
+    body = await get_json(client, f"/api/runs/{failed['id']}")
+    assert body["id"] == failed["id"] and body["error"] == failed["error"]
+    assert body["actions"] == failed["actions"]
+    assert body["phases"] == failed["phases"]
+    assert body["saved_bytes"] == (
+        None
+        if failed["size_after_bytes"] is None
+        else failed["size_before_bytes"] - failed["size_after_bytes"]
+    )
+    by_prefix = await get_json(client, f"/api/runs/{failed['id'][:8]}")
+    assert by_prefix["id"] == failed["id"]
+    await get_json(client, "/api/runs/00000000-0000-4000-8000-000000000000", status=404)
+    assert "8" in (await get_json(client, "/api/runs/abc", status=400))["error"]
+
+
+async def test_ambiguous_run_prefix_is_400(client: Any, db_path: Path) -> None:
+    runs = make_history(count=2)[:2]
+    runs[0]["id"] = "abcdef12-0000-4000-8000-000000000001"
+    runs[1]["id"] = "abcdef12-0000-4000-8000-000000000002"
+    record(db_path, runs)
+    body = await get_json(client, "/api/runs/abcdef12", status=400)
+    assert "several" in body["error"]
+    assert (await get_json(client, f"/api/runs/{runs[1]['id']}"))["id"] == runs[1]["id"]
+
+
+async def test_codec_transitions(client: Any, history: list[dict]) -> None:
+    body = await get_json(client, "/api/codecs")
+    want: Counter[tuple] = Counter()
+    for run in history:
+        if run["status"] == "succeeded" and run.get("video_source_codec"):
+            target = None if run["video_transcode_skipped"] else run["video_target_codec"]
+            want[(run["video_source_codec"], target)] += 1
+    assert {(t["source"], t["target"]): t["runs"] for t in body["transitions"]} == dict(want)
+    assert ("h264", "hevc") in want and ("h264", None) in want
+
+
+# ------------------------------------------------------------------ the CLI's json is the body
+
+
+@pytest.mark.parametrize(
+    "cli_args, url, query",
+    [
+        (["summary"], "/api/summary", {}),
+        (
+            ["summary", "--since", "2026-03-05", "--until", "2026-03-10"],
+            "/api/summary",
+            {"since": "2026-03-05", "until": "2026-03-10"},
+        ),
+        (
+            ["policies", "--sort", "saved", "--node", "node-a"],
+            "/api/policies",
+            {"sort": "saved", "node": "node-a"},
+        ),
+        (["policy", "hevc-everything"], "/api/policies/hevc-everything", {}),
+        (
+            ["recent", "--limit", "7", "--status", "succeeded"],
+            "/api/recent",
+            {"limit": "7", "status": "succeeded"},
+        ),
+        (["trend", "--by", "week"], "/api/trend", {"by": "week"}),
+        (
+            ["file", "/media/show/Episode 05.mkv"],
+            "/api/files",
+            {"path": "/media/show/Episode 05.mkv"},
+        ),
+    ],
+)
+async def test_bodies_equal_the_cli_json(
+    client: Any,
+    history: list[dict],
+    db_path: Path,
+    runner: Any,
+    cli_args: list,
+    url: str,
+    query: dict,
+) -> None:
+    result = runner.invoke(
+        cli_main,
+        ["--db", str(db_path), *cli_args, "--format", "json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == await get_json(client, url, params=query)
+
+
+async def test_detail_equals_the_cli_json(
+    client: Any, history: list[dict], db_path: Path, runner: Any
+) -> None:
+    run_id = history[10]["id"]
+    result = runner.invoke(
+        cli_main,
+        ["--db", str(db_path), "detail", run_id, "--format", "json"],
+    )
+    assert json.loads(result.stdout) == await get_json(client, f"/api/runs/{run_id}")
+
+
+# ------------------------------------------------------------------ errors: 400 / 404 / 405 / 500
+
+
+BAD_QUERIES = [
+    ("/api/recent", {"limit": "0"}, "limit"),
+    ("/api/recent", {"limit": "1001"}, "limit"),
+    ("/api/recent", {"limit": "ten"}, "limit"),
+    ("/api/recent", {"limit": "1.5"}, "limit"),
+    ("/api/recent", {"limit": "5_0"}, "limit"),
+    ("/api/trend", {"by": "year"}, "by"),
+    ("/api/trend", {"by": ""}, "by"),
+    ("/api/recent", {"limit": ""}, "limit"),
+    ("/api/policies", {"sort": "size"}, "sort"),
+    ("/api/summary", {"status": "done"}, "status"),
+    ("/api/summary", {"since": "yesterday"}, "since"),
+    ("/api/summary", {"until": "2026-13-40"}, "until"),
+    ("/api/summary", {"since": "2026-03-10", "until": "2026-03-01"}, "until"),
+    ("/api/codecs", {"since": "soon"}, "since"),
+    ("/api/summary", {"since": "99999999999y"}, "since"),
+    ("/api/summary", {"until": "5000y"}, "until"),
+    ("/api/trend", {"since": "2026-01-01", "until": "9999-12-31T23:59:59-05:00"}, "until"),
+    ("/api/files", {"path": ""}, "path"),
+    ("/api/files", {"path": "/x.mkv", "status": "nope"}, "status"),
+]
+
+
+@pytest.mark.parametrize("url, query, param", BAD_QUERIES)
+async def test_bad_parameters_are_400_naming_them(
+    client: Any, history: list[dict], url: str, query: dict, param: str
+) -> None:
+    body = await get_json(client, url, params=query, status=400)
+    assert set(body) == {"error"}
+    assert param in body["error"]
+
+
+async def test_a_parameter_given_twice_is_400(client: Any) -> None:
+    body = await get_json(client, "/api/recent?limit=3&limit=4", status=400)
+    assert "limit" in body["error"]
+
+
+@pytest.mark.parametrize(
+    "method, url, status",
+    [
+        ("GET", "/api/nothing-here", 404),
+        ("GET", "/static/nothing.js", 404),
+        ("GET", "/static/..%2F__init__.py", 404),
+        ("GET", "/static/%2e%2e/%2e%2e/errors.py", 404),
+        ("GET", "/api/runs/ffffffff", 404),
+        ("GET", "/api/policies/%3Cscript%3E", 404),
+        ("POST", "/api/summary", 405),
+        ("GET", "/api/purge", 405),
+        ("DELETE", "/api/runs/abc", 405),
+    ],
+)
+async def test_error_shape_everywhere(client: Any, method: str, url: str, status: int) -> None:
+    response = await client.request(method, url)
+    assert response.status == status
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert set(body) == {"error"} and isinstance(body["error"], str) and body["error"]
+
+
+async def test_unusable_database_is_500_without_traceback(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database at all" * 100)
+    settings = load_settings(overrides={"database": (str(broken), "test")})
+    client = await aiohttp_client(create_app(settings))
+    body = await get_json(client, "/api/summary", status=500)
+    assert str(broken) in body["error"]
+    assert broken.read_bytes().startswith(b"this is not")  # never touched
+
+
+async def test_unexpected_exception_is_a_plain_500(
+    aiohttp_client: Any, db_path: Path, caplog: Any
+) -> None:
+    settings = load_settings(overrides={"database": (str(db_path), "test")})
+    app = create_app(settings)
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    app.router.add_get("/api/broken", broken)
+    client = await aiohttp_client(app)
+    body = await get_json(client, "/api/broken", status=500)
+    assert "secret" not in body["error"] and "Traceback" not in body["error"]
+    assert "secret internal detail" in caplog.text  # the server log keeps it
+
+
+# ------------------------------------------------------------------ purge
+
+
+async def post(
+    client: Any, body: Any, status: int = 200, headers: dict | None = None, raw: bytes | None = None
+) -> Any:
+    """POST /api/purge and return the JSON answer."""
+    data = raw if raw is not None else json.dumps(body).encode()
+    response = await client.post("/api/purge", data=data, headers=headers or {})
+    text = await response.text()
+    assert response.status == status, text
+    assert "Traceback" not in text
+    return json.loads(text)
+
+
+async def test_purge_is_a_dry_run_unless_told(client: Any, history: list[dict]) -> None:
+    failed = sum(r["status"] == "failed" for r in history)
+    assert await post(client, {"status": "failed"}) == {"matched": failed, "deleted": 0}
+    assert (await get_json(client, "/api/summary"))["failed"] == failed
+    assert await post(client, {"status": "failed", "dry_run": False}) == {
+        "matched": failed,
+        "deleted": failed,
+    }
+    left = [r for r in history if r["status"] != "failed"]
+    check_summary(await get_json(client, "/api/summary"), left)
+
+
+async def test_purge_by_policy_and_dates_then_all(client: Any, history: list[dict]) -> None:
+    body = {"policy": HOSTILE, "until": "2026-03-08", "dry_run": False}
+    gone = [r for r in history if r["policy"] == HOSTILE and r["started_at"][:10] <= "2026-03-08"]
+    assert (await post(client, body))["deleted"] == len(gone)
+    ids = {r["id"] for r in gone}
+    check_summary(
+        await get_json(client, "/api/summary"), [r for r in history if r["id"] not in ids]
+    )
+    # everything finished goes; a running run is never purged
+    answer = await post(client, {"all": True, "dry_run": False})
+    assert answer["deleted"] == len(history) - len(gone) - 1
+    assert (await get_json(client, "/api/summary"))["runs"] == 1
+
+
+@pytest.mark.parametrize(
+    "body, raw, param",
+    [
+        ({}, None, "all"),
+        (None, b"", "all"),
+        (None, b"{not json", "body"),
+        ([1, 2], None, "body"),
+        ("policy", None, "body"),
+        ({"polcy": "x"}, None, "polcy"),
+        ({"policy": 3}, None, "policy"),
+        ({"status": "gone"}, None, "status"),
+        ({"since": "whenever"}, None, "since"),
+        ({"policy": "x", "dry_run": "no"}, None, "dry_run"),
+        ({"all": 1}, None, "all"),
+        ({"status": "failed", "dry_run": None}, None, "dry_run"),
+    ],
+)
+async def test_bad_purge_bodies_are_400(
+    client: Any, history: list[dict], body: Any, raw: bytes | None, param: str
+) -> None:
+    answer = await post(client, body, status=400, raw=raw)
+    assert param in answer["error"]
+    assert (await get_json(client, "/api/summary"))["runs"] == len(history)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://127.0.0.1:1"},  # another port is another origin
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "{self}"},
+    ],
+)
+async def test_cross_site_purge_is_refused(client: Any, history: list[dict], headers: dict) -> None:
+    own = f"http://{client.server.host}:{client.server.port}"
+    headers = {k: v.replace("{self}", own) for k, v in headers.items()}
+    answer = await post(client, {"all": True, "dry_run": False}, status=403, headers=headers)
+    assert "refused" in answer["error"]
+    assert (await get_json(client, "/api/summary"))["runs"] == len(history)
+
+
+async def test_same_origin_and_scripts_may_purge(client: Any, history: list[dict]) -> None:
+    own = f"http://{client.server.host}:{client.server.port}"
+    for headers in ({"Origin": own, "Sec-Fetch-Site": "same-origin"}, {}):
+        answer = await post(client, {"status": "failed"}, headers=headers)
+        assert answer["matched"] == sum(r["status"] == "failed" for r in history)
+
+
+# ------------------------------------------------------------------ page, static, headers
+
+
+async def test_page_and_assets(client: Any) -> None:
+    response = await client.get("/")
+    page = await response.text()
+    assert response.status == 200 and response.content_type == "text/html"
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    for asset in ("static/app.js", "static/app.css", "static/vendor/chartjs/chart.umd.min.js"):
+        assert f'"{asset}"' in page  # relative: works under any mount point
+        assert (await client.get("/" + asset)).status == 200
+    assert "/stats" not in page
+    js = await (await client.get("/static/app.js")).text()
+    code = "\n".join(line for line in js.splitlines() if not line.lstrip().startswith(("*", "/*")))
+    for never in (
+        ".innerHTML",
+        ".outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "/stats",
+    ):
+        assert never not in code, never
+
+
+def test_vendored_chart_library_is_recorded() -> None:
+    """The vendored file is the one README.md names (checksum), its licence ships beside it."""
+    import hashlib
+    import re
+
+    web_dir = Path(create_app.__code__.co_filename).parent
+    vendor = web_dir / "static" / "vendor"
+    readme = (vendor / "README.md").read_text()
+    digest = hashlib.sha256((vendor / "chartjs" / "chart.umd.min.js").read_bytes()).hexdigest()
+    assert f"`chartjs/chart.umd.min.js`: `{digest}`" in readme
+    version = re.search(r"\| Chart\.js \| ([0-9.]+) \|", readme).group(1)
+    assert f"Chart.js v{version}" in (vendor / "chartjs" / "chart.umd.min.js").read_text()[:200]
+    assert f"Chart.js {version} (MIT)" in (web_dir / "templates" / "index.html").read_text()
+    assert "MIT License" in (vendor / "chartjs" / "LICENSE.md").read_text()
+
+
+async def test_many_requests_at_once(client: Any, history: list[dict]) -> None:
+    urls = ["/api/summary", "/api/policies", "/api/recent", "/api/trend?by=week", "/api/codecs"]
+    started = time.perf_counter()
+    answers = await asyncio.gather(*(client.get(urls[i % len(urls)]) for i in range(100)))
+    elapsed = time.perf_counter() - started
+    assert [a.status for a in answers] == [200] * 100
+    assert elapsed < 20, elapsed
+
+
+# ------------------------------------------------------------------ mounted in another app
+
+
+def host_app_with_entry_point() -> web.Application:
+    """A host's web app that mounts every ``vpo.web`` entry point as a host does."""
+    host = web.Application()
+
+    async def home(request: web.Request) -> web.Response:
+        return web.Response(text="host home")
+
+    host.router.add_get("/", home)
+    (ep,) = [e for e in entry_points(group="vpo.web") if e.name == "stats"]
+    host.add_subapp("/stats", ep.load()())
+    return host
+
+
+async def test_mounted_through_the_entry_point(aiohttp_client: Any, history: list[dict]) -> None:
+    client = await aiohttp_client(host_app_with_entry_point())  # config from VPO_STATS_DATABASE
+    assert await (await client.get("/")).text() == "host home"
+    check_summary(await get_json(client, "/stats/api/summary"), history)
+    page = await client.get("/stats/")
+    assert page.status == 200 and "static/app.js" in await page.text()
+    redirect = await client.get("/stats?view=run", allow_redirects=False)
+    assert redirect.status == 308 and redirect.headers["Location"] == "/stats/?view=run"
+    assert (await client.get("/stats/static/app.js")).status == 200
+    spec = await get_json(client, "/stats/api/openapi.json")
+    assert spec["servers"] == [{"url": "/stats"}]
+    await get_json(client, "/stats/api/nothing", status=404)
+    assert (await client.get("/elsewhere")).status == 404  # the host's own 404 is its own
+
+
+async def test_mounted_in_the_reference_host(aiohttp_client: Any, history: list[dict]) -> None:
+    refhost_web = pytest.importorskip("vpo_stats_plugin.refhost.web")
+    client = await aiohttp_client(refhost_web.make_host_app())
+    check_summary(await get_json(client, "/stats/api/summary"), history)
+    assert (await client.get("/stats/")).status == 200
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_vpo_stats_serve_command(history: list[dict], db_path: Path) -> None:
+    """The real command in its own process: serves, answers, stops cleanly on Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    port = free_port()
+    command = [sys.executable, "-c", "from vpo_stats_plugin.cli import main; main()"]
+    proc = subprocess.Popen(
+        [*command, "--db", str(db_path), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(base + "/stats/api/summary", timeout=2) as answer:
+                    check_summary(json.load(answer), history)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("vpo-stats serve did not answer: " + proc.stderr.read())
+        with urllib.request.urlopen(base + "/") as page:  # / -> /stats/
+            assert page.url == base + "/stats/" and b"static/app.js" in page.read()
+        # a second server on the same port says what to do
+        busy = subprocess.run(
+            [*command, "--db", str(db_path), "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert busy.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+        assert "Traceback" not in busy.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"http://127.0.0.1:{port}/stats/" in out and "Traceback" not in err
+
+
+async def test_serve_root_app_redirects_and_guards_host_names(
+    aiohttp_client: Any, history: list[dict]
+) -> None:
+    from vpo_stats_plugin.cli.serve import make_root_app
+
+    client = await aiohttp_client(make_root_app(load_settings(), "127.0.0.1"))
+    root = await client.get("/", allow_redirects=False)
+    assert root.status == 302 and root.headers["Location"] == "/stats/"
+    check_summary(await get_json(client, "/stats/api/summary"), history)
+    rebound = await client.get("/stats/api/summary", headers={"Host": "attacker.example:8321"})
+    assert rebound.status == 403
+    for name in ("localhost:8321", "127.0.0.1", "[::1]:8321"):
+        assert (await client.get("/stats/api/summary", headers={"Host": name})).status == 200

@@ -1,0 +1,305 @@
+"""The dashboard in Debian's chromium, driven by playwright, against a real server and database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from aiohttp import web
+from web_history import HOSTILE, fmt_bytes, make_history, record, serve_in_thread
+
+from vpo_stats_plugin.cli.serve import make_root_app
+from vpo_stats_plugin.config import load_settings
+from vpo_stats_plugin.web import create_app
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Debian's chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One chromium for the module (the test-installed one, never a download)."""
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A browser tab that records console errors, page errors and every request it makes."""
+
+    def __init__(self, browser: Any, base: str) -> None:
+        self.base = base
+        self.problems: list[str] = []
+        self.hosts: set[str] = set()
+        self.tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.tab.on("console", self._console)
+        self.tab.on("pageerror", lambda err: self.problems.append(f"page error: {err}"))
+        self.tab.on("request", lambda req: self.hosts.add(urlsplit(req.url).netloc))
+        self.tab.on("requestfailed", lambda req: self.problems.append(f"failed: {req.url}"))
+        self.tab.on("dialog", lambda dialog: self.problems.append(f"dialog: {dialog.message}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type in ("error", "warning"):
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def open(self, query: dict[str, str] | None = None) -> None:
+        """Load the dashboard with ``query`` and wait until nothing is loading."""
+        self.tab.goto(self.base + ("?" + urlencode(query) if query else ""))
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until no section says Loading…"""
+        self.tab.wait_for_load_state("networkidle")
+        self.tab.wait_for_function(
+            "() => ![...document.querySelectorAll('.state, #notice')]"
+            ".some(e => e.offsetParent !== null && e.textContent === 'Loading…')"
+        )
+
+    def text(self, selector: str) -> str:
+        return self.tab.locator(selector).first.text_content() or ""
+
+    def card(self, key: str) -> str:
+        """The raw number behind a headline card."""
+        return self.tab.locator(f'#cards [data-key="{key}"]').get_attribute("data-value") or ""
+
+
+def api(base: str, path: str, query: dict[str, str] | None = None) -> Any:
+    """GET an API path relative to the dashboard, outside the browser."""
+    url = base + path + ("?" + urlencode(query) if query else "")
+    with urllib.request.urlopen(url) as answer:
+        return json.load(answer)
+
+
+@pytest.fixture
+def history(db_path: Path) -> list[dict[str, Any]]:
+    runs = make_history()
+    record(db_path, runs)
+    return runs
+
+
+@pytest.fixture
+def dashboard(history: list[dict], db_path: Path) -> Iterator[str]:
+    """``vpo-stats serve``'s app on loopback; yields the dashboard URL (``.../stats/``)."""
+    settings = load_settings(overrides={"database": (str(db_path), "test")})
+    with serve_in_thread(make_root_app(settings)) as root:
+        yield root + "/stats/"
+
+
+def check_headline(page: Page, summary: dict[str, Any]) -> None:
+    """The headline cards show the API's numbers, as raw values and as text."""
+    finished = summary["succeeded"] + summary["failed"] + summary["interrupted"]
+    assert int(page.card("files")) == summary["files"]
+    assert int(page.card("runs-line")) == summary["runs"]
+    assert int(page.card("saved_bytes")) == summary["saved_bytes"]
+    assert float(page.card("saved_percent")) == summary["saved_percent"]
+    assert int(page.card("failed")) == summary["failed"]
+    assert int(page.card("interrupted-line")) == summary["interrupted"]
+    assert float(page.card("duration_total")) == pytest.approx(summary["duration_seconds"]["total"])
+    removed = sum(summary["tracks_removed"].values())
+    assert int(page.card("tracks_removed_total")) == removed
+    if finished:
+        assert float(page.card("success_rate")) == pytest.approx(summary["succeeded"] / finished)
+    assert page.text('#cards [data-key="saved_bytes"]') == fmt_bytes(summary["saved_bytes"])
+    assert page.text('#cards [data-key="files"]') == f"{summary['files']:,}"
+    assert page.text('#cards [data-key="failed"]') == f"{summary['failed']:,}"
+
+
+def test_dashboard_numbers_drill_down_and_hostile_names(
+    browser: Any, dashboard: str, history: list[dict]
+) -> None:
+    page = Page(browser, dashboard)
+    page.open()
+    tab = page.tab
+
+    # headline numbers equal the API's
+    summary = api(dashboard, "api/summary")
+    assert summary["runs"] == len(history)
+    check_headline(page, summary)
+    assert tab.locator("#notice").is_hidden()
+
+    # the per-policy table lists every policy, the hostile name as plain text
+    policies = api(dashboard, "api/policies")["policies"]
+    rows = tab.locator("#policies-table tbody tr")
+    assert rows.count() == len(policies)
+    assert tab.locator("#policies-table tbody a", has_text="strip-foreign-audio").count() == 1
+    hostile_links = tab.locator("#policies-table tbody a").filter(has_text="onerror")
+    assert hostile_links.count() == 1 and hostile_links.text_content() == HOSTILE
+    assert tab.evaluate("() => window.__pwned") is None
+    assert tab.locator("img").count() == 0  # no markup from stored text became an element
+    assert tab.locator("script").count() == 2  # only the page's own two
+    recent = api(dashboard, "api/recent", {"limit": "25"})["runs"]
+    assert tab.locator("#recent-table tbody tr").count() == len(recent)
+    assert tab.locator("#recent-table tbody tr.failed").count() == sum(
+        r["status"] == "failed" for r in recent
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    # click the hostile policy: its page, its runs
+    hostile_links.click()
+    page.settle()
+    assert "view=policy" in tab.url
+    assert page.text("#policy-name") == HOSTILE
+    runs = [r for r in history if r["policy"] == HOSTILE]
+    assert tab.locator("#policy-runs tbody tr").count() == len(runs)
+    assert page.text('#policy-cards [data-key="runs"]') == str(len(runs))
+
+    # click a failed run: its detail with actions, phases, sizes and the error as text
+    tab.locator("#policy-runs tbody tr.failed a").first.click()
+    page.settle()
+    assert "view=run" in tab.url
+    shown = page.text("#run-id")
+    run = next(r for r in history if r["id"] == shown)
+    assert run["status"] == "failed" and run["policy"] == HOSTILE
+    assert page.text("#run-error") == run["error"]  # "<b>..</b>" shown, not bold
+    assert tab.locator("#run-error b").count() == 0
+    assert tab.locator("#run-actions tbody tr").count() == len(run["actions"])
+    assert tab.locator("#run-phases tbody tr").count() == len(run["phases"])
+    assert page.text("#run-status") == "failed"
+    tab.screenshot(path=str(ARTIFACTS / "run-detail.png"), full_page=True)
+
+    # back goes to the policy, the file link to the file's whole history
+    tab.go_back()
+    page.settle()
+    assert page.text("#policy-name") == HOSTILE
+    tab.go_forward()
+    page.settle()
+    tab.locator("#run-fields a", has_text=run["path"]).click()
+    page.settle()
+    assert "view=file" in tab.url and page.text("#file-path") == run["path"]
+    assert tab.locator("#file-runs tbody tr").count() == sum(
+        r["path"] == run["path"] for r in history
+    )
+    assert page.problems == []
+    assert page.hosts == {urlsplit(dashboard).netloc}  # nothing fetched from anywhere else
+
+
+def test_filters_live_in_the_url(browser: Any, dashboard: str) -> None:
+    page = Page(browser, dashboard)
+    query = {"policy": "hevc-everything", "since": "2026-03-05", "until": "2026-03-15"}
+    page.open(query)
+    check_headline(page, api(dashboard, "api/summary", query))
+    assert page.tab.locator('#filters input[name="policy"]').input_value() == "hevc-everything"
+    trend = api(dashboard, "api/trend", query)
+    assert page.tab.evaluate("() => Chart.getChart('chart-saved').data.labels") == [
+        p["period"] for p in trend["points"]
+    ]
+
+    # changing a filter in the form rewrites the URL, so the view can be shared
+    page.tab.fill('#filters input[name="node"]', "node-a")
+    page.tab.select_option('#filters select[name="status"]', "succeeded")
+    page.tab.click('#filters button[type="submit"]')
+    page.settle()
+    assert "node=node-a" in page.tab.url and "status=succeeded" in page.tab.url
+    shared = Page(page.tab.context.browser, page.tab.url.split("?")[0])
+    shared.tab.goto(page.tab.url)
+    shared.settle()
+    check_headline(
+        shared, api(dashboard, "api/summary", {**query, "node": "node-a", "status": "succeeded"})
+    )
+
+    # in a policy's view a filter narrows that policy's runs and keeps the view
+    page.open({"view": "policy", "name": "hevc-everything"})
+    page.tab.select_option('#filters select[name="status"]', "failed")
+    page.tab.click('#filters button[type="submit"]')
+    page.settle()
+    assert "view=policy" in page.tab.url and "status=failed" in page.tab.url
+    failed = api(dashboard, "api/recent", {"policy": "hevc-everything", "status": "failed"})
+    assert page.tab.locator("#policy-runs tbody tr").count() == len(failed["runs"]) > 0
+    assert page.tab.locator("#policy-runs tbody tr.failed").count() == len(failed["runs"])
+    page.tab.click('.crumbs a[data-nav="overview"] >> visible=true')
+    page.settle()
+    assert "status=failed" in page.tab.url and "view=" not in page.tab.url
+    assert (
+        int(page.card("runs-line")) == api(dashboard, "api/summary", {"status": "failed"})["runs"]
+    )
+
+    # a bad filter says which one is wrong
+    page.open({"since": "yesterday"})
+    assert "since" in page.text("#notice")
+    assert "error" in (page.tab.locator("#notice").get_attribute("class") or "")
+
+
+def test_file_lookup_and_purge_with_preview(
+    browser: Any, dashboard: str, history: list[dict]
+) -> None:
+    page = Page(browser, dashboard)
+    page.open()
+    page.tab.fill('#file-lookup input[name="path"]', "/media/show/Episode 07.mkv")
+    page.tab.click('#file-lookup button[type="submit"]')
+    page.settle()
+    assert page.tab.locator("#file-runs tbody tr").count() == 2
+
+    failed = sum(r["status"] == "failed" for r in history)
+    page.open({"status": "failed"})
+    assert page.text("#purge-scope") == "Runs matching: status failed"
+    page.tab.click("#purge-preview")
+    page.tab.wait_for_selector("#purge-confirm:visible")
+    assert page.text("#purge-result").startswith(f"{failed} runs match")
+    assert page.text("#purge-confirm") == f"Delete {failed} runs"
+    assert api(dashboard, "api/summary")["failed"] == failed  # the preview deleted nothing
+    page.tab.click("#purge-confirm")
+    page.tab.wait_for_function(
+        "() => document.querySelector('#purge-result').textContent.startsWith('Deleted')"
+    )
+    page.settle()
+    assert page.text("#purge-result") == f"Deleted {failed} runs."
+    assert api(dashboard, "api/summary")["failed"] == 0
+    assert api(dashboard, "api/summary")["runs"] == len(history) - failed
+
+    # no filter: purge asks for an explicit "every run" first
+    page.open()
+    assert page.tab.locator("#purge-all-label").is_visible()
+    page.tab.click("#purge-preview")
+    assert "Set a filter" in page.text("#purge-result")
+    assert page.tab.locator("#purge-confirm").is_hidden()
+    assert page.problems == []
+
+
+def test_empty_database_says_what_to_do(browser: Any, tmp_path: Path) -> None:
+    settings = load_settings(overrides={"database": (str(tmp_path / "empty.db"), "test")})
+    with serve_in_thread(make_root_app(settings)) as root:
+        page = Page(browser, root + "/stats/")
+        page.open()
+        assert page.text("#notice").startswith(
+            "No runs yet: process a file with the plugin enabled"
+        )
+        assert page.card("files") == "0"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.tab.screenshot(path=str(ARTIFACTS / "empty.png"))
+        assert page.problems == []
+
+
+def test_works_under_any_mount_point(browser: Any, history: list[dict], db_path: Path) -> None:
+    host = web.Application()
+    settings = load_settings(overrides={"database": (str(db_path), "test")})
+    host.add_subapp("/tools/vpo-stats", create_app(settings))
+    with serve_in_thread(host) as root:
+        page = Page(browser, root + "/tools/vpo-stats")  # without the slash: redirected
+        page.open()
+        assert page.tab.url.startswith(root + "/tools/vpo-stats/")
+        check_headline(page, api(root + "/tools/vpo-stats/", "api/summary"))
+        assert page.problems == []

@@ -1,0 +1,90 @@
+"""`vpo-stats serve`: the dashboard and JSON API on their own, for hosts without a web UI."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import click
+
+from . import StatsContext, handle_errors, pass_context
+
+MOUNT = "/stats"
+
+
+def is_loopback(host: str | None) -> bool:
+    """True when ``host`` names this machine only (localhost or a loopback address)."""
+    name = (host or "").strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def make_root_app(settings: Any, host: str = "127.0.0.1") -> Any:
+    """The standalone web app: the stats sub-app at ``/stats``, ``/`` redirecting there.
+
+    Bound to a loopback address, it also refuses requests naming another host (so a web page
+    cannot reach it through DNS rebinding).
+    """
+    from aiohttp import web
+    from yarl import URL
+
+    from ..web import create_app
+
+    @web.middleware
+    async def loopback_names_only(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            asked = URL(f"http://{request.host}").host
+        except ValueError:
+            asked = None
+        if not is_loopback(asked):
+            return web.json_response(
+                {"error": f"host {request.host!r} refused: open http://127.0.0.1 or localhost"},
+                status=403,
+            )
+        return await handler(request)
+
+    async def to_dashboard(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(MOUNT + "/")
+
+    root = web.Application(middlewares=[loopback_names_only] if is_loopback(host) else [])
+    root.router.add_get("/", to_dashboard)
+    root.add_subapp(MOUNT, create_app(settings))
+    return root
+
+
+@click.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8321, show_default=True, help="TCP port."
+)
+@pass_context
+@handle_errors
+def serve(ctx: StatsContext, host: str, port: int) -> None:
+    """Serve the dashboard and the JSON API at /stats/ until Ctrl-C.
+
+    127.0.0.1 keeps it on this machine; --host 0.0.0.0 shares it with your network (there
+    is no login: whoever reaches it can read the stats and purge them).
+
+    \b
+    Examples:
+      vpo-stats serve
+      vpo-stats --db /srv/vpo/stats.db serve --port 9000
+    """
+    from aiohttp import web
+
+    settings = ctx.settings
+    app = make_root_app(settings, host)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Dashboard: http://{shown}:{port}{MOUNT}/   (database {settings.database})")
+    click.echo(f"API:       http://{shown}:{port}{MOUNT}/api/openapi.json   Ctrl-C stops.")
+    try:
+        web.run_app(app, host=host, port=port, print=None)
+    except OSError as err:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {err.strerror or err}. "
+            "Choose another --port, or stop what is using it."
+        ) from None

@@ -1,0 +1,44 @@
+"""The aiohttp sub-application: dashboard page, JSON API and static assets.
+
+A host mounts it with ``app.add_subapp("/stats", create_app())`` (entry point ``vpo.web``);
+``vpo-stats serve`` mounts the same app on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .errors import error_middleware
+from .keys import DATABASE, SETTINGS, STORE_OPTIONS
+from .routes import add_routes
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Any = None) -> web.Application:
+    """The stats sub-application; with no ``settings`` it reads the plugin config."""
+    if settings is None:
+        from ..config import load_settings
+
+        settings = load_settings()
+    app = web.Application(middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app[DATABASE] = Path(settings.database).expanduser()
+    app[STORE_OPTIONS] = store_options(settings)
+    add_routes(app)
+    return app
+
+
+def store_options(settings: Any) -> dict[str, Any]:
+    """The ``open_store`` keywords the settings decide besides the path."""
+    options: dict[str, Any] = {}
+    node = getattr(settings, "node", None)
+    if node:
+        options["node"] = node
+    stale = getattr(settings, "stale_after", None)
+    if stale is not None:
+        options["stale_after"] = stale.total_seconds() if hasattr(stale, "total_seconds") else stale
+    return options
