@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -33,7 +34,9 @@ def iso(moment: datetime) -> str:
     """The stored form of a moment: UTC, microseconds, ``Z``."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    moment = moment.astimezone(timezone.utc)
+    # strftime does not zero-pad years before 1000 on every platform; text order needs it
+    return f"{moment.year:04d}-" + moment.strftime(TIME_FORMAT[3:])
 
 
 def parse_duration(text: str) -> timedelta:
@@ -48,8 +51,12 @@ def parse_duration(text: str) -> timedelta:
                 f"{text!r} is not a duration: use a number with s, m, h, d, w, mo or y (e.g. 30s, 24h)"
             ) from None
         seconds = float(match.group(1)) * _SECONDS[match.group(2).lower()]
+    if math.isnan(seconds):
+        raise ValueError(f"{text!r} is not a duration: use e.g. 30s, 24h, 7d")
     if seconds < 0:
         raise ValueError(f"{text!r} is negative: a duration must be zero or more")
+    if seconds > 9000 * 365 * 86400:
+        raise ValueError(f"{text!r} is too long: keep it under 9000 years")
     return timedelta(seconds=seconds)
 
 
@@ -61,7 +68,10 @@ def parse_when(text: str, *, end_of_day: bool = False, now: datetime | None = No
     """
     raw = str(text).strip()
     if _AGE.match(raw):
-        return (now or utcnow()) - parse_duration(raw)
+        try:
+            return (now or utcnow()) - parse_duration(raw)
+        except OverflowError:
+            raise ValueError(f"{text!r} reaches before the year 1") from None
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
@@ -72,7 +82,10 @@ def parse_when(text: str, *, end_of_day: bool = False, now: datetime | None = No
         raise ValueError(f"{text!r} is not a date, datetime or age: use {WHEN_HELP}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range: use a year from 1 to 9999") from None
 
 
 @dataclass(frozen=True)
