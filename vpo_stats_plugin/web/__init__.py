@@ -6,6 +6,7 @@ A host mounts it with ``app.add_subapp("/stats", create_app())`` (entry point ``
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ __all__ = ["create_app"]
 def create_app(settings: Any = None) -> web.Application:
     """The stats sub-application; with no ``settings`` it reads the plugin config."""
     if settings is None:
-        from ..config import load_settings
+        from ..config import for_reading
 
-        settings = load_settings()
+        # like the CLI: only the keys reading needs must be right; other problems stop recording
+        settings = for_reading(warn=logging.getLogger("vpo_stats_plugin").warning)
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
     app[DATABASE] = Path(settings.database).expanduser()
