@@ -110,7 +110,8 @@ class Filters:
     ) -> Filters:
         """Validate user input; raises ``BadParameter`` naming the parameter."""
         now = now or utcnow()
-        values: dict[str, str | None] = {"policy": policy, "node": node}
+        # an empty name is no filter, as an empty time is (and as rollups cannot tell '' from none)
+        values: dict[str, str | None] = {"policy": policy or None, "node": node or None}
         for name, raw, end in (("since", since, False), ("until", until, True)):
             if raw is None or str(raw).strip() == "":
                 values[name] = None

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import StatsError
+from ..errors import BadParameter, StatsError
 from ..filters import STATUSES, WHEN_HELP
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ..config import Resolved
     from ..filters import Filters
     from ..store import Store
 
@@ -37,25 +37,31 @@ class StatsContext:
 
     def __init__(self, db: Path | None) -> None:
         self.db_option = db
-        self._settings: Settings | None = None
-        self._sources: dict[str, str] = {}
+        self._settings: Resolved | None = None
 
     @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            from ..config import gather, load_settings
+    def overrides(self) -> dict[str, tuple[str, str]]:
+        """What the group's options set over the config: `--db`."""
+        if self.db_option is None:
+            return {}
+        return {"database": (str(self.db_option), "option --db")}
 
-            overrides = {}
-            if self.db_option is not None:
-                overrides["database"] = (str(self.db_option), "option --db")
-            self._settings = load_settings(overrides=overrides)
-            self._sources = gather(overrides=overrides)[1]
+    @property
+    def settings(self) -> Resolved:
+        """The config as reading needs it (database, node, stale_after), read once, no pydantic.
+
+        Raises ConfigError when one of those is unusable; other config problems only stop
+        recording, and are shown once as a warning on stderr (docs/configuration.md).
+        """
+        if self._settings is None:
+            from ..config import for_reading
+
+            self._settings = for_reading(self.overrides, lambda m: click.echo(m, err=True))
         return self._settings
 
     @property
     def sources(self) -> dict[str, str]:
-        self.settings  # noqa: B018 (loads them)
-        return self._sources
+        return self.settings.sources
 
     @property
     def database(self) -> Path:
@@ -80,10 +86,30 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except BadParameter as err:
+            raise usage_error(err) from None
         except StatsError as err:
             raise CliError(err) from None
 
     return wrapper
+
+
+def usage_error(err: BadParameter) -> click.UsageError:
+    """A BadParameter as click's own usage error (exit 2), naming the option as typed."""
+    ctx = click.get_current_context(silent=True)
+    detail = str(err)
+    prefix = f"invalid value for {err.param}: "
+    if detail.startswith(prefix):
+        detail = detail[len(prefix) :]
+    name = err.param.lstrip("-").replace("-", "_").lower()
+    param = None
+    if ctx is not None:
+        param = next((p for p in ctx.command.params if p.name == name), None)
+    if param is not None:
+        return click.BadParameter(detail, ctx=ctx, param=param)
+    if err.param.startswith("-") or err.param.isupper():
+        return click.BadParameter(detail, ctx=ctx, param_hint=f"'{err.param}'")
+    return click.UsageError(str(err), ctx=ctx)
 
 
 def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,20 +1,30 @@
-"""Moving history between databases: export (ndjson, csv) and import."""
+"""Moving history between databases: export (ndjson, csv) and import.
+
+`export` streams: runs come from the store a chunk at a time and go straight out, so memory
+stays flat whatever the history's size. `import` reads the same formats back in batches (one
+transaction each), skipping runs already present by id, so export then import moves or merges
+histories and can be repeated safely.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
-from ..errors import InputMissing, StatsError
+from ..errors import BadParameter, DatabaseUnusable, InputMissing, StatsError
 from . import filter_options, handle_errors, make_filters, pass_context
-from .output import flatten
+from .output import flatten, plural, silence_stdout
+from .read import RUN_COLUMNS
 
+CSV_COLUMNS = (*RUN_COLUMNS, "actions", "phases")
 # CSV columns that are not text, by the type they come back as
 _INTS = {
     "size_before_bytes", "size_after_bytes", "saved_bytes", "audio_tracks_transcoded",
@@ -24,6 +34,26 @@ _INTS = {
 _FLOATS = {"duration_seconds"}
 _BOOLS = {"video_transcode_skipped"}
 _JSON = {"actions", "phases"}
+_SNIFF = 64 * 1024
+BATCH_SIZE = 2000
+
+
+class _Progress:
+    """A one-line counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, verb: str) -> None:
+        self.verb = verb
+        self.shown = False
+        self.live = sys.stderr.isatty()
+
+    def show(self, text: str) -> None:
+        if self.live:
+            click.echo(f"\r{self.verb} {text}", nl=False, err=True)
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[K", nl=False, err=True)
 
 
 @click.command(name="export")
@@ -33,19 +63,24 @@ _JSON = {"actions", "phases"}
     type=click.Choice(("ndjson", "csv")),
     default="ndjson",
     show_default=True,
-    help="ndjson: one run a line with its actions and phases; csv: one run a row.",
+    help="ndjson: one run a line with its actions and phases (what import reads back "
+    "exactly); csv: one run a row, actions and phases as JSON text (a file_id that looks "
+    "like a whole number comes back as one).",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to FILE instead of standard output.",
+    help="Write to FILE (replaced only once the export is complete) instead of standard output.",
 )
 @filter_options
 @pass_context
 @handle_errors
 def export(ctx: Any, fmt: str, output: Path | None, **filters: Any) -> None:
     """Write every matching run, oldest first, streaming in constant memory.
+
+    Byte counts are integers and times UTC ISO-8601, as in `--format json` elsewhere. Moving or
+    merging histories is export here, then `vpo-stats import FILE` there.
 
     \b
     Examples:
@@ -54,43 +89,64 @@ def export(ctx: Any, fmt: str, output: Path | None, **filters: Any) -> None:
       vpo-stats export | ssh nas vpo-stats import -
     """
     chosen = make_filters(**filters)
-    target: IO[str]
     tmp = None
+    target: IO[str]
     if output is None:
         target = sys.stdout
     else:
+        output = output.expanduser()
         tmp = output.with_name(output.name + ".partial")
         try:
             target = tmp.open("w", encoding="utf-8", newline="")
         except OSError as err:
             raise StatsError(f"cannot write {output}: {err.strerror or err}") from None
+    progress = _Progress("exported") if output is not None else None
     count = 0
     try:
         with ctx.open_store() as store:
+            if output is not None and output.resolve() == store.path.resolve():
+                raise BadParameter("--output", "that is the stats database itself")
             runs = store.iter_runs(chosen)
             if fmt == "ndjson":
                 for run in runs:
-                    target.write(json.dumps(run, ensure_ascii=False, sort_keys=False) + "\n")
+                    target.write(json.dumps(run, ensure_ascii=False) + "\n")
                     count += 1
+                    if progress and count % 1000 == 0:
+                        progress.show(f"{count} runs")
             else:
-                writer: csv.DictWriter | None = None
+                writer = csv.DictWriter(target, fieldnames=CSV_COLUMNS, lineterminator="\n")
+                writer.writeheader()
                 for run in runs:
                     row = flatten(run)
-                    if writer is None:
-                        writer = csv.DictWriter(target, fieldnames=list(row), lineterminator="\n")
-                        writer.writeheader()
-                    writer.writerow({k: "" if v is None else v for k, v in row.items()})
+                    writer.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_COLUMNS})
                     count += 1
+                    if progress and count % 1000 == 0:
+                        progress.show(f"{count} runs")
+        target.flush()
+        if tmp is not None and output is not None:
+            target.close()
+            tmp.replace(output)
+    except BrokenPipeError:
+        # the reader went away (`vpo-stats export | head`): stop quietly, as cat does
+        silence_stdout()
+        return
+    except OSError as err:
         if tmp is not None:
             target.close()
-            tmp.replace(output)  # type: ignore[arg-type]
+            tmp.unlink(missing_ok=True)
+        raise StatsError(
+            f"cannot write {output or 'standard output'}: {err.strerror or err}"
+        ) from None
     except BaseException:
         if tmp is not None:
             target.close()
             tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if progress:
+            progress.done()
     if output is not None:
-        click.echo(f"Exported {count} runs to {output}.", err=True)
+        click.echo(f"Exported {plural(count, 'run')} to {output}.", err=True)
 
 
 def _typed(name: str, text: str) -> Any:
@@ -101,17 +157,26 @@ def _typed(name: str, text: str) -> Any:
     if name in _FLOATS:
         return float(text)
     if name in _BOOLS:
-        return text.lower() in ("true", "1", "yes")
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{name} is {text!r}, not true or false")
+        return text.lower() in ("true", "1")
     if name in _JSON:
         return json.loads(text)
+    if name == "file_id" and text.isascii() and text.isdigit() and (text == "0" or text[0] != "0"):
+        return int(text)  # csv cannot tell 42 from "42": VPO's library ids are numbers
     return text
 
 
-def _unflatten(row: dict[str, str]) -> dict[str, Any]:
+def _unflatten(row: dict[str, str | None]) -> dict[str, Any]:
     run: dict[str, Any] = {}
     for name, text in row.items():
-        value = _typed(name, text)
-        for nest in ("tracks_before_", "tracks_after_", "filters_"):
+        if name is None or text is None:  # a row longer or shorter than the header
+            raise ValueError("the row does not have as many fields as the header")
+        try:
+            value = _typed(name, text)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+        for nest in ("tracks_before_", "tracks_after_"):
             if name.startswith(nest):
                 run.setdefault(nest[:-1], {})[name[len(nest) :]] = value
                 break
@@ -120,22 +185,80 @@ def _unflatten(row: dict[str, str]) -> dict[str, Any]:
     return run
 
 
-def _read_runs(handle: IO[str], fmt: str, bad: list[str]) -> Iterator[Any]:
-    """Runs from an export; a line that cannot be read is noted in ``bad`` and skipped."""
-    if fmt == "csv":
-        for number, row in enumerate(csv.DictReader(handle), 2):
+class _Reader:
+    """Runs from an export, remembering where each came from for the error messages.
+
+    A line that is not a run (not JSON, not UTF-8, a CSV row of the wrong shape) is noted in
+    ``bad`` with its line number and never reaches the store. ``line_of(n)`` gives the line of
+    the n-th run handed out (for the store's own complaints), for the last few batches.
+    """
+
+    def __init__(self, handle: IO[bytes], fmt: str, batch_size: int) -> None:
+        self.handle = handle
+        self.fmt = fmt
+        self.bad: list[tuple[int, str]] = []
+        self.handed = 0
+        self._lines: deque[int] = deque(maxlen=4 * batch_size)
+
+    def line_of(self, number: int) -> int | None:
+        first = self.handed - len(self._lines) + 1
+        return self._lines[number - first] if first <= number <= self.handed else None
+
+    def _hand(self, line: int, run: Any) -> Any:
+        self.handed += 1
+        self._lines.append(line)
+        return run
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._csv() if self.fmt == "csv" else self._ndjson()
+
+    def _ndjson(self) -> Iterator[Any]:
+        for number, raw in enumerate(self.handle, 1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             try:
-                yield _unflatten(row)
-            except (ValueError, TypeError) as err:
-                bad.append(f"line {number}: {err}")
-        return
-    for number, line in enumerate(handle, 1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except ValueError as err:
-            bad.append(f"line {number}: not JSON ({err.msg})")
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.bad.append((number, "not UTF-8 text"))
+                continue
+            if not line.strip():
+                continue
+            try:
+                run = json.loads(line)
+            except ValueError as err:
+                self.bad.append((number, f"not JSON ({getattr(err, 'msg', err)})"))
+                continue
+            yield self._hand(number, run)
+
+    def _csv(self) -> Iterator[Any]:
+        text = io.TextIOWrapper(self.handle, encoding="utf-8-sig", newline="")
+        reader = csv.DictReader(text)
+        fields = reader.fieldnames or []
+        if fields and "id" not in fields:
+            raise DatabaseUnusable(
+                "this CSV has no id column: it is not a runs export from `vpo-stats export "
+                "--format csv`"
+            )
+        start = reader.line_num + 1
+        for row in reader:
+            try:
+                run = _unflatten(row)
+            except ValueError as err:
+                self.bad.append((start, str(err)))
+            else:
+                yield self._hand(start, run)
+            start = reader.line_num + 1
+
+
+def _check_source(file: Path, head: bytes) -> None:
+    """Refuse at once what is plainly not an export: a database, a binary file."""
+    if head.startswith(b"SQLite format 3\x00"):
+        raise DatabaseUnusable(
+            f"{file} is a SQLite database, not an export: copy a stats database with "
+            "`vpo-stats backup`, or read VPO's own with `vpo-stats import-vpo`"
+        )
+    if b"\x00" in head:
+        raise DatabaseUnusable(f"{file} is a binary file, not an export (ndjson or csv)")
 
 
 @click.command(name="import")
@@ -148,59 +271,90 @@ def _read_runs(handle: IO[str], fmt: str, bad: list[str]) -> Iterator[Any]:
     show_default=True,
     help="auto: csv for a .csv file, else ndjson.",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=BATCH_SIZE,
+    show_default=True,
+    help="Runs written per transaction.",
+)
 @pass_context
 @handle_errors
-def import_command(ctx: Any, file: Path, fmt: str) -> None:
+def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
     """Load runs from an export; a run already present (same id) is skipped, so it is safe to repeat.
+
+    FILE is what `vpo-stats export` wrote (ndjson or csv), or - for standard input. Runs go in
+    batches, each in one transaction, with a running count on a terminal. A line that
+    is not a valid run is reported with its line number and skipped whole; the others are
+    imported, and the exit status is then 1. Exit status 65 when FILE is not an export at all,
+    66 when it does not exist.
 
     \b
     Examples:
       vpo-stats import history.ndjson
       vpo-stats --db merged.db import nas-1.ndjson
       vpo-stats import 2026.csv
+      ssh nas vpo-stats export | vpo-stats import -
     """
+    is_stdin = str(file) == "-"
     if fmt == "auto":
         fmt = "csv" if file.suffix.lower() == ".csv" else "ndjson"
-    if str(file) != "-" and not file.exists():
-        raise InputMissing(
-            f"{file} does not exist: give the path of a file made by `vpo-stats export`"
-        )
-    bad: list[str] = []
-    progress = sys.stderr.isatty()
-
-    def on_skip(number: int, run: Any, why: str) -> None:
-        ident = run.get("id") if isinstance(run, dict) else None
-        bad.append(f"run #{number}{f' ({ident})' if ident else ''}: {why}")
-
-    def on_progress(counts: dict[str, int]) -> None:
-        if progress:
-            click.echo(
-                f"\r{counts['read']} runs read, {counts['imported']} imported", nl=False, err=True
+    if not is_stdin:
+        file = file.expanduser()
+        if not file.exists():
+            raise InputMissing(
+                f"{file} does not exist: give the path of a file made by `vpo-stats export`"
             )
-
     try:
-        handle = sys.stdin if str(file) == "-" else file.open(encoding="utf-8", newline="")
+        raw: Any = sys.stdin.buffer if is_stdin else file.open("rb", buffering=_SNIFF)
     except OSError as err:
         raise StatsError(f"cannot read {file}: {err.strerror or err}") from None
     try:
-        with ctx.open_store() as store:
-            counts = store.import_runs(
-                _read_runs(handle, fmt, bad), on_progress=on_progress, on_skip=on_skip
+        handle = io.BufferedReader(raw, buffer_size=_SNIFF) if is_stdin else raw
+        _check_source(file, handle.peek(_SNIFF)[:_SNIFF])
+        reader = _Reader(handle, fmt, batch_size)
+        progress = _Progress("imported")
+        skipped: list[tuple[int | None, str]] = []
+
+        def on_skip(number: int, run: Any, why: str) -> None:
+            skipped.append((reader.line_of(number), why))
+
+        def on_progress(counts: dict[str, int]) -> None:
+            progress.show(
+                f"{counts['imported']} of {counts['read']} runs read "
+                f"({counts['present']} already present)"
             )
-    except UnicodeDecodeError:
-        raise StatsError(f"{file} is not a text export (not UTF-8)") from None
+
+        try:
+            with ctx.open_store() as store:
+                counts = store.import_runs(
+                    reader, batch_size=batch_size, on_progress=on_progress, on_skip=on_skip
+                )
+        finally:
+            progress.done()
     finally:
-        if handle is not sys.stdin:
-            handle.close()
-    if progress:
-        click.echo("", err=True)
-    for line in bad:
-        click.echo(f"skipped {line}", err=True)
-    skipped = len(bad)
+        if not is_stdin:
+            raw.close()
+    problems = sorted([(line, why) for line, why in reader.bad] + skipped, key=lambda p: p[0] or 0)
+    for line, why in problems:
+        where = f"line {line}" if line is not None else "a run"
+        click.echo(f"skipped {where}: {why}", err=True)
+    considered = counts["read"] + len(reader.bad)
     click.echo(
-        f"{counts['read'] + skipped - counts['skipped']} read, {counts['imported']} imported, "
-        f"{counts['present']} already present, {skipped} skipped."
+        f"{plural(considered, 'run')} read from {file if not is_stdin else 'standard input'}: "
+        f"{counts['imported']} imported, {counts['present']} already present, "
+        f"{len(problems)} skipped."
     )
+    if problems and considered == len(problems):
+        raise DatabaseUnusable(
+            f"{file} is not an export: none of its {considered} lines is a run "
+            "(make one with `vpo-stats export`)"
+        )
+    if problems:
+        raise StatsError(
+            f"{plural(len(problems), 'line was', 'lines were')} not valid runs and skipped (listed above); "
+            "the other runs were imported"
+        )
 
 
 COMMANDS = (export, import_command)

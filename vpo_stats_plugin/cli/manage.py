@@ -1,4 +1,4 @@
-"""Commands about the database itself: status, path, backup, purge, config."""
+"""Commands about the database itself: status, path, backup, purge."""
 
 from __future__ import annotations
 
@@ -12,30 +12,50 @@ import click
 from ..errors import BadParameter, StatsError
 from ..filters import STATUSES, WHEN_HELP
 from . import handle_errors, make_filters, output_options, pass_context
-from .output import emit, human_bytes, human_time, pairs, table
+from .output import (
+    clean,
+    emit,
+    human_bytes,
+    human_time,
+    last_line,
+    pairs,
+    plural,
+    table,
+    write_raw,
+)
 
 
 def render_status(body: dict[str, Any]) -> str:
     """The status block."""
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(body["runs_by_status"].items())) or "none"
+    last_migration = body["migrations"][-1] if body["migrations"] else "-"
     items = [
-        ("database", body["path"]),
-        (
-            "schema",
-            f"version {body['schema_version']} ({body['migrations'][-1] if body['migrations'] else '-'})",
-        ),
+        ("database", clean(body["path"])),
+        ("schema", f"version {body['schema_version']} ({last_migration})"),
         ("size", human_bytes(body["size_bytes"])),
         ("runs", f"{body['runs']} ({by_status})"),
-        ("first run", human_time(body["first_run_at"])),
-        ("last run", human_time(body["last_run_at"])),
-        ("recording errors", body["recording_errors"]),
+        ("first run", human_time(body["first_run_at"]) + (" UTC" if body["first_run_at"] else "")),
+        ("last run", human_time(body["last_run_at"]) + (" UTC" if body["last_run_at"] else "")),
+        (
+            "recording errors",
+            click.style(str(body["recording_errors"]), fg="red", bold=True)
+            if body["recording_errors"]
+            else 0,
+        ),
     ]
+    if body.get("pending_migrations"):
+        items.insert(2, ("pending", ", ".join(body["pending_migrations"])))
     text = pairs(items)
     if body["recording_error_causes"]:
         text += "\n\n" + table(
-            ["cause", "count", "last", "last message"],
+            ["cause", "count", "last (UTC)", "last message"],
             [
-                [e["cause"], e["count"], human_time(e["last_at"]), e["last_message"] or ""]
+                [
+                    clean(e["cause"]),
+                    e["count"],
+                    human_time(e["last_at"]),
+                    last_line(e["last_message"]),
+                ]
                 for e in body["recording_error_causes"]
             ],
             right=(1,),
@@ -49,6 +69,9 @@ def render_status(body: dict[str, Any]) -> str:
 @handle_errors
 def status(ctx: Any, fmt: str) -> None:
     """Where the database is, its schema version and size, runs, and recording errors.
+
+    Recording errors are the failures the hooks counted instead of stopping the host (a locked
+    or full disk, a bad value from the host): a number that grows means runs are missing.
 
     \b
     Examples:
@@ -64,7 +87,13 @@ def status(ctx: Any, fmt: str) -> None:
 @pass_context
 @handle_errors
 def path(ctx: Any) -> None:
-    """Print the database path only (for scripts: `sqlite3 "$(vpo-stats path)"`)."""
+    """Print the database path only (it need not exist yet).
+
+    \b
+    Examples:
+      vpo-stats path
+      sqlite3 "$(vpo-stats path)" .tables
+    """
     click.echo(str(ctx.database))
 
 
@@ -74,64 +103,45 @@ def path(ctx: Any) -> None:
 @pass_context
 @handle_errors
 def backup(ctx: Any, dest: Path, force: bool) -> None:
-    """Write a consistent copy of the live database to DEST (safe while hosts record).
+    """Write a consistent copy of the live database to DEST, safe while hosts record.
+
+    The copy is made with SQLite's backup API into DEST.partial and renamed into place when
+    complete, so DEST is never a half-written file. An existing DEST is kept unless --force.
 
     \b
     Examples:
       vpo-stats backup ~/backups/stats-2026-11-25.db
+      vpo-stats backup --force /mnt/nas/stats.db
     """
     dest = dest.expanduser()
     if dest.exists() and not force:
-        raise BadParameter(
-            "DEST", f"{dest} exists: pass --force to overwrite it, or pick another name"
-        )
+        raise StatsError(f"{dest} exists: pass --force to overwrite it, or choose another name")
     if not dest.parent.is_dir():
-        raise BadParameter("DEST", f"the directory {dest.parent} does not exist")
+        raise StatsError(f"cannot write {dest}: the directory {dest.parent} does not exist")
     with ctx.open_store() as store:
-        if dest.resolve() == store.path.resolve():
-            raise BadParameter("DEST", "DEST is the live database itself")
+        if dest.exists() and dest.resolve() == store.path.resolve():
+            raise BadParameter("DEST", "DEST is the live database itself: choose another file")
+        runs = store.status()["runs"]
         tmp = dest.with_name(dest.name + ".partial")
-        tmp.unlink(missing_ok=True)
         try:
+            tmp.unlink(missing_ok=True)
             store.backup(tmp)
             tmp.replace(dest)
         except OSError as err:
             tmp.unlink(missing_ok=True)
             raise StatsError(f"cannot write {dest}: {err.strerror or err}") from None
-        runs = store.status()["runs"]
-    click.echo(f"Backed up {runs} runs to {dest} ({human_bytes(dest.stat().st_size)}).")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    click.echo(f"Backed up {plural(runs, 'run')} to {dest} ({human_bytes(dest.stat().st_size)}).")
 
 
-@click.command()
-@click.option("--before", metavar="WHEN", help=f"Runs started before WHEN: {WHEN_HELP}.")
-@click.option("--since", metavar="WHEN", help="Runs started at or after WHEN.")
-@click.option("--until", metavar="WHEN", help="Runs started at or before WHEN.")
-@click.option("--policy", metavar="NAME", help="Runs of this policy.")
-@click.option("--node", metavar="NAME", help="Runs recorded on this node.")
-@click.option("--status", type=click.Choice(STATUSES), help="Runs with this status.")
-@click.option("--all", "everything", is_flag=True, help="Every run.")
-@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@pass_context
-@handle_errors
-def purge(
-    ctx: Any,
-    before: str | None,
-    everything: bool,
-    dry_run: bool,
-    yes: bool,
-    **filters: Any,
-) -> None:
-    """Delete runs (with their actions and phases) for good. Runs still running are kept.
+def _match(count: int) -> str:
+    return f"{count} run matches" if count == 1 else f"{count} runs match"
 
-    Counts first; asks before deleting unless --yes; with no terminal and no --yes it refuses.
 
-    \b
-    Examples:
-      vpo-stats purge --before 1y --dry-run
-      vpo-stats purge --policy old-test --yes
-      vpo-stats purge --all
-    """
+def _purge_filters(before: str | None, everything: bool, filters: dict[str, Any]) -> Any:
+    """The filters a purge deletes by; usage errors for contradictory or missing ones."""
     if before is not None:
         if filters.get("until"):
             raise BadParameter("--before", "give --before or --until, not both")
@@ -144,27 +154,97 @@ def purge(
     chosen = make_filters(**filters)
     if everything and not chosen.empty:
         raise BadParameter("--all", "--all deletes every run: give it alone, without filters")
+    if not everything and chosen.empty:
+        raise click.UsageError(
+            "say which runs to delete: --before WHEN, --since/--until WHEN, --policy NAME, "
+            "--node NAME, --status S, or --all for every run"
+        )
+    return chosen
+
+
+@click.command()
+@click.option("--before", metavar="WHEN", help=f"Runs started before WHEN: {WHEN_HELP}.")
+@click.option("--since", metavar="WHEN", help="Runs started at or after WHEN.")
+@click.option(
+    "--until", metavar="WHEN", help="Runs started at or before WHEN (a bare date: that whole day)."
+)
+@click.option("--policy", metavar="NAME", help="Runs of this policy.")
+@click.option("--node", metavar="NAME", help="Runs recorded on this node.")
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES),
+    help="Runs with this status (running runs are never deleted).",
+)
+@click.option("--all", "everything", is_flag=True, help="Every finished run.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "json")),
+    default="table",
+    show_default=True,
+    help='json: {"matched": n, "deleted": n}, as the API answers.',
+)
+@pass_context
+@handle_errors
+def purge(
+    ctx: Any,
+    before: str | None,
+    everything: bool,
+    dry_run: bool,
+    yes: bool,
+    fmt: str,
+    **filters: Any,
+) -> None:
+    """Delete finished runs (with their actions and phases) for good, in one transaction.
+
+    Says first exactly how many runs match; --dry-run stops there. Otherwise it asks before
+    deleting, unless --yes; with no terminal to ask on and no --yes it refuses (exit 1).
+    Runs still running are never deleted. Totals stay right: the rollups of the deleted runs
+    are recomputed in the same transaction.
+
+    \b
+    Examples:
+      vpo-stats purge --before 1y --dry-run
+      vpo-stats purge --policy old-test --yes
+      vpo-stats purge --status failed --until 2026-01-31
+      vpo-stats purge --all
+    """
+    chosen = _purge_filters(before, everything, filters)
+    what = (
+        "every finished run"
+        if everything
+        else ", ".join(f"{k} {clean(v)}" for k, v in chosen.as_json().items() if v)
+    )
     with ctx.open_store() as store:
         matched = store.purge(chosen, all=everything, dry_run=True)["matched"]
-        what = (
-            "every run"
-            if everything
-            else "runs matching " + ", ".join(f"{k}={v}" for k, v in chosen.as_json().items() if v)
-        )
         if dry_run or matched == 0:
-            click.echo(
-                f"{matched} runs would be deleted ({what})." if dry_run else "No runs match."
-            )
+            if fmt == "json":
+                write_raw(f'{{"matched": {matched}, "deleted": 0}}\n')
+            elif dry_run:
+                click.echo(f"{_match(matched)} ({what}); --dry-run: nothing deleted.")
+            else:
+                click.echo(f"No runs match ({what}): nothing deleted.")
             return
+        if fmt != "json":
+            click.echo(f"{_match(matched)} ({what}).")
         if not yes:
             if not sys.stdin.isatty():
                 raise StatsError(
-                    f"{matched} runs match; refusing to delete without a terminal to confirm. "
-                    "Pass --yes to delete, or --dry-run to count only."
+                    f"{_match(matched)}; refusing to delete without a terminal to confirm "
+                    "on. Pass --yes to delete them, or --dry-run to count only."
                 )
-            click.confirm(f"Delete {matched} runs ({what}) for good?", abort=True)
+            click.confirm(
+                f"Delete {'it' if matched == 1 else f'these {matched} runs'} for good?",
+                abort=True,
+                err=True,
+            )
         deleted = store.purge(chosen, all=everything, dry_run=False)["deleted"]
-    click.echo(f"Deleted {deleted} runs.")
+    if fmt == "json":
+        write_raw(f'{{"matched": {matched}, "deleted": {deleted}}}\n')
+    else:
+        click.echo(f"Deleted {plural(deleted, 'run')}.")
 
 
 COMMANDS = (status, path, backup, purge)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -49,13 +51,43 @@ def human_time(stamp: str | None) -> str:
     return "-" if not stamp else stamp[:19].replace("T", " ")
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 run', '2 runs'."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def clean(value: Any) -> str:
+    """A stored string made safe for a terminal: control characters (escape sequences that
+    could restyle or retitle the terminal, newlines that would break a row) shown escaped."""
+    text = "-" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def last_line(text: str | None, limit: int = 160) -> str:
+    """The last non-blank line of a (possibly multi-line) message, cleaned and shortened."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    line = clean(lines[-1].strip()) if lines else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def status_text(status: str) -> str:
     """A status, coloured on a terminal (click.echo strips colour elsewhere)."""
     return click.style(status, fg=STATUS_COLOURS.get(status))
 
 
 def _width(text: str) -> int:
-    return len(click.unstyle(text))
+    """Terminal columns ``text`` takes: styles take none, wide (CJK) characters two."""
+    plain = click.unstyle(text)
+    if plain.isascii():
+        return len(plain)
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in plain
+    )
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence[int] = ()) -> str:
@@ -72,7 +104,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence
             parts.append(pad + value if i in right else value + pad)
         return "  ".join(parts).rstrip()
 
-    out = [line([click.style(h, bold=True) for h in headers]), line(["-" * w for w in widths])]
+    out = [line([click.style(h, bold=True) if h else h for h in headers])]
+    out.append(line(["-" * w for w in widths]))
     out += [line(row) for row in cells]
     return "\n".join(out)
 
@@ -91,7 +124,7 @@ def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, dict):
             out.update(flatten(value, f"{name}_"))
         elif isinstance(value, list):
-            out[name] = json.dumps(value, sort_keys=True)
+            out[name] = json.dumps(value, sort_keys=True, ensure_ascii=False)
         else:
             out[name] = value
     return out
@@ -102,15 +135,16 @@ def to_json(body: Any) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False)
 
 
-def to_csv(rows: Iterable[dict[str, Any]]) -> str:
-    """Rows flattened into CSV with a header line."""
+def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str] = ()) -> str:
+    """Rows flattened into CSV with a header line (``columns`` first, so an empty list still
+    has its header)."""
     flat = [flatten(r) for r in rows]
-    if not flat:
-        return ""
-    buffer = io.StringIO()
-    fields: list[str] = []
+    fields: list[str] = list(columns)
     for row in flat:
         fields += [k for k in row if k not in fields]
+    if not fields:
+        return ""
+    buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in flat:
@@ -118,13 +152,44 @@ def to_csv(rows: Iterable[dict[str, Any]]) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
-def emit(body: Any, fmt: str, render_table: Any, csv_rows: Any = None) -> None:
-    """Print ``body`` as json, csv (rows from ``csv_rows(body)``) or a table."""
-    if fmt == "json":
-        click.echo(to_json(body))
-    elif fmt == "csv":
-        text = to_csv(csv_rows(body) if csv_rows else [body])
-        if text:
-            click.echo(text)
-    else:
-        click.echo(render_table(body))
+def write_raw(text: str) -> None:
+    """Write machine output exactly as it is (click.echo would strip escape characters that
+    are part of the data when standard output is not a terminal)."""
+    stream = sys.stdout
+    stream.write(text)
+    stream.flush()
+
+
+def colour() -> bool | None:
+    """False when NO_COLOR is set (no-color.org); else None: colour only on a terminal."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def emit(
+    body: Any, fmt: str, render_table: Any, csv_rows: Any = None, columns: Sequence[str] = ()
+) -> None:
+    """Print ``body`` as json, csv (rows from ``csv_rows(body)``) or a table.
+
+    json and csv are printed without any styling; the table is styled, and click strips the
+    styles when standard output is not a terminal.
+    """
+    try:
+        if fmt == "json":
+            write_raw(to_json(body) + "\n")
+        elif fmt == "csv":
+            text = to_csv(csv_rows(body) if csv_rows else [body], columns)
+            if text:
+                write_raw(text + "\n")
+        else:
+            click.echo(render_table(body), color=colour())
+    except BrokenPipeError:  # `vpo-stats recent | head`: the reader has what it wanted
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the flush at exit cannot complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass

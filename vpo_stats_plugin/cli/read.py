@@ -9,18 +9,44 @@ import click
 
 from . import filter_options, handle_errors, make_filters, output_options, pass_context
 from .output import (
+    clean,
     emit,
     human_bytes,
     human_duration,
     human_time,
+    last_line,
     pairs,
     status_text,
     table,
 )
 
+# CSV headers, so an empty answer still has one (the rows may add fields after these)
+POLICY_COLUMNS = (
+    "policy", "runs", "succeeded", "failed", "interrupted", "running", "size_before_bytes",
+    "size_after_bytes", "saved_bytes", "saved_percent", "last_run_at",
+)  # fmt: skip
+TREND_COLUMNS = (
+    "period", "runs", "succeeded", "failed", "interrupted", "running", "size_before_bytes",
+    "size_after_bytes", "saved_bytes",
+)  # fmt: skip
+RUN_COLUMNS = (
+    "id", "job_id", "file_id", "path", "output_path", "policy", "node", "status", "started_at",
+    "finished_at", "duration_seconds", "size_before_bytes", "size_after_bytes", "saved_bytes",
+    *(f"tracks_{w}_{k}" for w in ("before", "after") for k in ("video", "audio", "subtitle", "attachment")),
+    "video_source_codec", "video_target_codec", "video_transcode_skipped", "video_skip_reason",
+    "audio_tracks_transcoded", "audio_tracks_preserved", "encoder_type", "phases_completed",
+    "phases_total", "total_changes", "hash_before", "hash_after", "error", "source",
+)  # fmt: skip
+NO_RUNS = "No runs recorded yet: process a file with the plugin enabled."
+
 
 def _percent(value: float) -> str:
     return f"{value:.1f}%"
+
+
+def _red(value: int) -> Any:
+    """A failure count: red when there are failures, so they show at a glance."""
+    return click.style(str(value), fg="red", bold=True) if value else 0
 
 
 def _saved_line(body: dict[str, Any]) -> str:
@@ -35,23 +61,33 @@ def _filters_note(body: dict[str, Any]) -> str:
     if not active:
         return ""
     return "\n" + click.style(
-        "filters: " + ", ".join(f"{k}={v}" for k, v in active.items()), dim=True
+        "filters: " + ", ".join(f"{k}={clean(v)}" for k, v in active.items()), dim=True
     )
+
+
+def _empty(body: dict[str, Any]) -> str:
+    """What an empty answer says: nothing recorded at all, or nothing matching the filters."""
+    if any((body.get("filters") or {}).values()):
+        return "No runs match these filters." + _filters_note(body)
+    return NO_RUNS
 
 
 def render_summary(body: dict[str, Any]) -> str:
     """The summary as a block people read."""
     if not body["runs"]:
-        return "No runs recorded yet: process a file with the plugin enabled." + _filters_note(body)
+        return _empty(body)
     removed = body["tracks_removed"]
     finished = body["succeeded"] + body["failed"]
-    rate = f" ({body['succeeded'] * 100 / finished:.1f}% succeeded)" if finished else ""
+    rate = f" ({body['succeeded'] * 100 / finished:.1f}% of finished succeeded)" if finished else ""
     items = [
         ("runs", f"{body['runs']}{rate}"),
         ("files", body["files"]),
         ("succeeded", body["succeeded"]),
-        ("failed", click.style(str(body["failed"]), fg="red") if body["failed"] else 0),
-        ("interrupted", body["interrupted"]),
+        ("failed", _red(body["failed"])),
+        (
+            "interrupted",
+            click.style(str(body["interrupted"]), fg="yellow") if body["interrupted"] else 0,
+        ),
         ("running", body["running"]),
         ("space saved", _saved_line(body)),
         ("size after", human_bytes(body["size_after_bytes"])),
@@ -74,8 +110,8 @@ def render_summary(body: dict[str, Any]) -> str:
             f"{human_duration(body['duration_seconds']['total'])} "
             f"(mean {human_duration(body['duration_seconds']['mean'])} a run)",
         ),
-        ("first run", human_time(body["first_run_at"])),
-        ("last run", human_time(body["last_run_at"])),
+        ("first run", human_time(body["first_run_at"]) + " UTC"),
+        ("last run", human_time(body["last_run_at"]) + " UTC"),
     ]
     return pairs(items) + _filters_note(body)
 
@@ -88,53 +124,64 @@ def render_summary(body: dict[str, Any]) -> str:
 def summary(ctx: Any, fmt: str, **filters: Any) -> None:
     """Totals over the recorded runs: files, space saved, tracks removed, failures, time.
 
+    Sizes count every finished run whose size after is known, failed ones included (the net
+    change on disk).
+
     \b
     Examples:
       vpo-stats summary
       vpo-stats summary --since 30d --policy "Strip foreign audio"
-      vpo-stats summary --format json
+      vpo-stats summary --until 2026-06-30 --format json
     """
+    chosen = make_filters(**filters)
     with ctx.open_store() as store:
-        body = store.summary(make_filters(**filters))
+        body = store.summary(chosen)
     emit(body, fmt, render_summary)
 
 
-def _policy_rows(rows: list[dict[str, Any]]) -> str:
+def _policy_name(name: str | None) -> str:
+    return "(none)" if name is None else clean(name)
+
+
+def render_policies(body: dict[str, Any]) -> str:
+    """Policies as a table."""
+    if not body["policies"]:
+        return _empty(body)
     return table(
         ["policy", "runs", "ok", "failed", "before", "after", "saved", "saved %", "last run"],
         [
             [
-                r["policy"] if r["policy"] is not None else "(none)",
+                _policy_name(r["policy"]),
                 r["runs"],
                 r["succeeded"],
-                click.style(str(r["failed"]), fg="red") if r["failed"] else 0,
+                _red(r["failed"]),
                 human_bytes(r["size_before_bytes"]),
                 human_bytes(r["size_after_bytes"]),
                 human_bytes(r["saved_bytes"]),
                 _percent(r["saved_percent"]),
                 human_time(r["last_run_at"]),
             ]
-            for r in rows
+            for r in body["policies"]
         ],
         right=(1, 2, 3, 4, 5, 6, 7),
-    )
+    ) + _filters_note(body)
 
 
-def render_policies(body: dict[str, Any]) -> str:
-    """Policies as a table."""
-    if not body["policies"]:
-        return "No runs recorded yet: process a file with the plugin enabled." + _filters_note(body)
-    return _policy_rows(body["policies"]) + _filters_note(body)
-
-
-@click.command()
-@click.option(
+SORT_OPTION = click.option(
     "--sort",
     type=click.Choice(("runs", "saved", "name")),
     default="runs",
     show_default=True,
-    help="Order of the rows.",
+    help="Order of the rows: most runs, most bytes saved, or by name.",
 )
+
+
+def _emit_policies(body: dict[str, Any], fmt: str) -> None:
+    emit(body, fmt, render_policies, lambda b: b["policies"], POLICY_COLUMNS)
+
+
+@click.command()
+@SORT_OPTION
 @filter_options
 @output_options
 @pass_context
@@ -147,29 +194,31 @@ def policies(ctx: Any, sort: str, fmt: str, **filters: Any) -> None:
       vpo-stats policies --sort saved
       vpo-stats policies --since 2026-01-01 --format csv
     """
+    chosen = make_filters(**filters)
     with ctx.open_store() as store:
-        body = store.policies(make_filters(**filters), sort)
-    emit(body, fmt, render_policies, lambda b: b["policies"])
+        body = store.policies(chosen, sort)
+    _emit_policies(body, fmt)
 
 
 def render_policy(body: dict[str, Any]) -> str:
     """One policy's totals and its actions by type."""
     head = pairs(
         [
-            ("policy", body["policy"]),
+            ("policy", _policy_name(body["policy"])),
             ("runs", body["runs"]),
             ("succeeded", body["succeeded"]),
-            ("failed", body["failed"]),
+            ("failed", _red(body["failed"])),
             ("interrupted", body["interrupted"]),
             ("space saved", _saved_line(body)),
-            ("last run", human_time(body["last_run_at"])),
+            ("size after", human_bytes(body["size_after_bytes"])),
+            ("last run", human_time(body["last_run_at"]) + " UTC"),
         ]
     )
     if not body["actions"]:
         return head + "\n\nNo actions recorded for this policy." + _filters_note(body)
     actions = table(
         ["action", "count", "failed"],
-        [[a["type"] or "(none)", a["count"], a["failed"]] for a in body["actions"]],
+        [[clean(a["type"] or "(none)"), a["count"], _red(a["failed"])] for a in body["actions"]],
         right=(1, 2),
     )
     return head + "\n\n" + actions + _filters_note(body)
@@ -177,13 +226,7 @@ def render_policy(body: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("name", required=False)
-@click.option(
-    "--sort",
-    type=click.Choice(("runs", "saved", "name")),
-    default="runs",
-    show_default=True,
-    help="Order of the rows when no NAME is given.",
-)
+@SORT_OPTION
 @filter_options
 @output_options
 @pass_context
@@ -191,57 +234,63 @@ def render_policy(body: dict[str, Any]) -> str:
 def policy(ctx: Any, name: str | None, sort: str, fmt: str, **filters: Any) -> None:
     """One policy: its totals and what its actions did, by action type.
 
-    With no NAME, the same list as `policies`.
+    With no NAME, the same list as `policies` (--sort applies to it). Exit status 64 when the
+    policy has no runs (with these filters).
 
     \b
     Examples:
       vpo-stats policy "Strip foreign audio"
       vpo-stats policy anime --since 90d --format json
     """
+    chosen = make_filters(**filters)
     with ctx.open_store() as store:
         if name is None:
-            body = store.policies(make_filters(**filters), sort)
-            emit(body, fmt, render_policies, lambda b: b["policies"])
+            _emit_policies(store.policies(chosen, sort), fmt)
             return
-        body = store.policy(name, make_filters(**filters))
-    emit(body, fmt, render_policy, lambda b: [{k: v for k, v in b.items() if k != "actions"}])
+        body = store.policy(name, chosen)
+    emit(body, fmt, render_policy, lambda b: [b], (*POLICY_COLUMNS, "actions"))
 
 
 def render_runs(runs: list[dict[str, Any]]) -> str:
-    """Runs as a table, failures in red."""
-    return table(
-        ["started (UTC)", "status", "policy", "before", "after", "saved", "took", "run", "path"],
-        [
-            [
-                human_time(r["started_at"]),
-                status_text(r["status"]),
-                r["policy"] or "-",
-                human_bytes(r["size_before_bytes"]),
-                human_bytes(r["size_after_bytes"]),
-                human_bytes(r["saved_bytes"]),
-                human_duration(r["duration_seconds"]),
-                r["id"][:8],
-                r["path"],
-            ]
-            for r in runs
-        ],
-        right=(3, 4, 5, 6),
-    )
+    """Runs as a table, statuses coloured; the node column only when runs come from several."""
+    several_nodes = len({r["node"] for r in runs}) > 1
+    headers = ["started (UTC)", "status", "policy"]
+    headers += ["node"] if several_nodes else []
+    headers += ["before", "after", "saved", "took", "run", "path"]
+    rows = []
+    for r in runs:
+        row = [human_time(r["started_at"]), status_text(r["status"]), clean(r["policy"])]
+        row += [clean(r["node"])] if several_nodes else []
+        row += [
+            human_bytes(r["size_before_bytes"]),
+            human_bytes(r["size_after_bytes"]),
+            human_bytes(r["saved_bytes"]),
+            human_duration(r["duration_seconds"]),
+            r["id"][:8],
+            clean(r["path"]),
+        ]
+        rows.append(row)
+    first_number = 4 if several_nodes else 3
+    return table(headers, rows, right=tuple(range(first_number, first_number + 4)))
 
 
 def render_run_list(body: dict[str, Any]) -> str:
-    """A `{"runs": [...]}` answer as a table."""
+    """A `{"runs": [...]}` answer as a table, with the errors of failed runs below it."""
     if not body["runs"]:
         return "No runs match." + _filters_note(body)
     errors = [
-        f"  {r['id'][:8]}  {r['error']}"
+        f"  {r['id'][:8]}  {last_line(r['error'])}"
         for r in body["runs"]
         if r["status"] == "failed" and r["error"]
     ]
     text = render_runs(body["runs"])
     if errors:
-        text += "\n\n" + click.style("errors:", fg="red") + "\n" + "\n".join(errors)
+        text += "\n\n" + click.style("errors:", fg="red", bold=True) + "\n" + "\n".join(errors)
     return text + _filters_note(body)
+
+
+def _emit_runs(body: dict[str, Any], fmt: str) -> None:
+    emit(body, fmt, render_run_list, lambda b: b["runs"], RUN_COLUMNS)
 
 
 @click.command()
@@ -257,7 +306,7 @@ def render_run_list(body: dict[str, Any]) -> str:
 @pass_context
 @handle_errors
 def recent(ctx: Any, limit: int, fmt: str, **filters: Any) -> None:
-    """The newest runs first, failures highlighted.
+    """The newest runs first, failures in red with their errors below the table.
 
     \b
     Examples:
@@ -265,9 +314,10 @@ def recent(ctx: Any, limit: int, fmt: str, **filters: Any) -> None:
       vpo-stats recent --status failed --limit 50
       vpo-stats recent --node nas-1 --format csv
     """
+    chosen = make_filters(**filters)
     with ctx.open_store() as store:
-        body = store.recent(make_filters(**filters), limit)
-    emit(body, fmt, render_run_list, lambda b: b["runs"])
+        body = store.recent(chosen, limit)
+    _emit_runs(body, fmt)
 
 
 @click.command(name="file")
@@ -277,7 +327,10 @@ def recent(ctx: Any, limit: int, fmt: str, **filters: Any) -> None:
 @pass_context
 @handle_errors
 def file_history(ctx: Any, path: str, fmt: str, **filters: Any) -> None:
-    """Every run of one file, oldest first (by its path before or after processing).
+    """Every run of one file, oldest first (PATH is its path before or after processing).
+
+    A relative PATH is also looked up as an absolute one. Exit status 64 when the file has no
+    runs (with these filters).
 
     \b
     Examples:
@@ -286,95 +339,121 @@ def file_history(ctx: Any, path: str, fmt: str, **filters: Any) -> None:
     """
     from ..errors import NotFound
 
+    chosen = make_filters(**filters)
     with ctx.open_store() as store:
-        chosen = make_filters(**filters)
         try:
             body = store.file_runs(path, chosen)
         except NotFound:
-            absolute = os.path.abspath(path)
+            absolute = os.path.abspath(os.path.expanduser(path))
             if absolute == path:
                 raise
             body = store.file_runs(absolute, chosen)
-    emit(body, fmt, render_run_list, lambda b: b["runs"])
+    _emit_runs(body, fmt)
+
+
+def _tracks(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{'?' if n is None else n} {kind}" for kind, n in counts.items())
+
+
+def _video(run: dict[str, Any]) -> str:
+    source, target = run["video_source_codec"], run["video_target_codec"]
+    if run["video_transcode_skipped"]:
+        reason = run["video_skip_reason"]
+        return f"{clean(source or '?')}, not transcoded" + (f" ({clean(reason)})" if reason else "")
+    if target:
+        return f"{clean(source or '?')} -> {clean(target)}"
+    return f"{clean(source or '?')} (kept)" if source else "-"
+
+
+def _optional(value: Any) -> Any:
+    return "-" if value is None else value
+
+
+def _actions_table(actions: list[dict[str, Any]]) -> str:
+    return table(
+        ["#", "action", "track", "ok", "took", "rule", "message"],
+        [
+            [
+                i,
+                clean(a["type"]),
+                clean(a["track_type"] or "")
+                + ("" if a["track_index"] is None else f" #{a['track_index']}")
+                or "-",
+                "yes" if a["success"] else click.style("no", fg="red", bold=True),
+                "-" if a["duration_ms"] is None else f"{a['duration_ms']:.0f} ms",
+                clean(a["rule"]),
+                last_line(a["message"]),
+            ]
+            for i, a in enumerate(actions, 1)
+        ],
+        right=(0, 4),
+    )
+
+
+def _phases_table(phases: list[dict[str, Any]]) -> str:
+    return table(
+        ["phase", "wall time", "read", "written", "fps", "bitrate"],
+        [
+            [
+                clean(p["name"]),
+                human_duration(p["wall_time_seconds"]),
+                human_bytes(p["bytes_read"]),
+                human_bytes(p["bytes_written"]),
+                "-" if p["encoding_fps"] is None else f"{p['encoding_fps']:.1f}",
+                "-"
+                if p["encoding_bitrate"] is None
+                else f"{p['encoding_bitrate'] / 1000:.0f} kb/s",
+            ]
+            for p in phases
+        ],
+        right=(1, 2, 3, 4, 5),
+    )
 
 
 def render_detail(run: dict[str, Any]) -> str:
     """One run with its actions and phases."""
-    before, after = run["tracks_before"], run["tracks_after"]
-
-    def tracks(counts: dict[str, Any]) -> str:
-        return ", ".join(f"{counts[k] if counts[k] is not None else '?'} {k}" for k in counts)
-
     items = [
         ("run", run["id"]),
         ("status", status_text(run["status"])),
-        ("path", run["path"]),
-        ("output", run["output_path"] or "-"),
-        ("policy", run["policy"] or "-"),
-        ("node", run["node"]),
-        ("source", run["source"]),
-        ("started", human_time(run["started_at"])),
-        ("finished", human_time(run["finished_at"])),
+        ("path", clean(run["path"])),
+        ("output", clean(run["output_path"])),
+        ("policy", clean(run["policy"])),
+        ("node", clean(run["node"])),
+        ("job", clean(run["job_id"])),
+        ("source", clean(run["source"])),
+        ("started", human_time(run["started_at"]) + " UTC"),
+        ("finished", human_time(run["finished_at"]) + (" UTC" if run["finished_at"] else "")),
         ("took", human_duration(run["duration_seconds"])),
         (
             "size",
             f"{human_bytes(run['size_before_bytes'])} -> {human_bytes(run['size_after_bytes'])}",
         ),
         ("saved", human_bytes(run["saved_bytes"])),
-        ("tracks before", tracks(before)),
-        ("tracks after", tracks(after)),
+        ("tracks before", _tracks(run["tracks_before"])),
+        ("tracks after", _tracks(run["tracks_after"])),
+        ("video", _video(run)),
         (
-            "video",
-            f"{run['video_source_codec'] or '?'} -> {run['video_target_codec'] or '-'}"
-            + (f" (skipped: {run['video_skip_reason']})" if run["video_transcode_skipped"] else ""),
+            "audio",
+            f"{_optional(run['audio_tracks_transcoded'])} transcoded, "
+            f"{_optional(run['audio_tracks_preserved'])} preserved",
         ),
-        ("encoder", run["encoder_type"] or "-"),
+        ("encoder", clean(run["encoder_type"])),
         (
             "phases",
-            f"{run['phases_completed'] if run['phases_completed'] is not None else '?'}"
-            f" of {run['phases_total'] if run['phases_total'] is not None else '?'}",
+            f"{'?' if run['phases_completed'] is None else run['phases_completed']} done"
+            f" of {'?' if run['phases_total'] is None else run['phases_total']}",
         ),
-        ("changes", run["total_changes"] if run["total_changes"] is not None else "-"),
+        ("changes", _optional(run["total_changes"])),
     ]
     if run["error"]:
-        items.append(("error", click.style(run["error"], fg="red")))
+        lines = [clean(line) for line in run["error"].splitlines() or [""]]
+        error = ("\n" + " " * (len("tracks before") + 2)).join(lines)
+        items.append(("error", click.style(error, fg="red")))
     text = pairs(items)
     if run["actions"]:
-        text += "\n\nactions\n" + table(
-            ["#", "action", "track", "ok", "took", "rule", "message"],
-            [
-                [
-                    i,
-                    a["type"] or "-",
-                    f"{a['track_type'] or ''}{'' if a['track_index'] is None else ' #' + str(a['track_index'])}"
-                    or "-",
-                    "yes" if a["success"] else click.style("no", fg="red"),
-                    "-" if a["duration_ms"] is None else f"{a['duration_ms']:.0f} ms",
-                    a["rule"] or "-",
-                    a["message"] or "",
-                ]
-                for i, a in enumerate(run["actions"], 1)
-            ],
-            right=(0, 4),
-        )
+        text += "\n\n" + click.style("actions", bold=True) + "\n" + _actions_table(run["actions"])
     if run["phases"]:
-        text += "\n\nphases\n" + table(
-            ["phase", "wall time", "read", "written", "fps", "bitrate"],
-            [
-                [
-                    p["name"] or "-",
-                    human_duration(p["wall_time_seconds"]),
-                    human_bytes(p["bytes_read"]),
-                    human_bytes(p["bytes_written"]),
-                    "-" if p["encoding_fps"] is None else f"{p['encoding_fps']:.1f}",
-                    "-"
-                    if p["encoding_bitrate"] is None
-                    else f"{p['encoding_bitrate'] / 1000:.0f} kb/s",
-                ]
-                for p in run["phases"]
-            ],
-            right=(1, 2, 3, 4, 5),
-        )
+        text += "\n\n" + click.style("phases", bold=True) + "\n" + _phases_table(run["phases"])
     return text
 
 
@@ -386,6 +465,9 @@ def render_detail(run: dict[str, Any]) -> str:
 def detail(ctx: Any, run_id: str, fmt: str) -> None:
     """One run with its actions and phases; 8 or more leading characters of the id are enough.
 
+    `vpo-stats recent` shows the first 8 characters of each run's id. Exit status 64 when no
+    run has that id.
+
     \b
     Examples:
       vpo-stats detail 3f2a9c1b
@@ -396,25 +478,30 @@ def detail(ctx: Any, run_id: str, fmt: str) -> None:
     emit(body, fmt, render_detail)
 
 
+def _bar(length: int) -> str:
+    return click.style("#" * length, fg="green") if length > 0 else ""
+
+
 def render_trend(body: dict[str, Any]) -> str:
     """Periods as a table with a bar of space saved."""
     if not body["points"]:
-        return "No runs in this range." + _filters_note(body)
+        return _empty(body)
     top = max((max(p["saved_bytes"], 0) for p in body["points"]), default=0) or 1
     return table(
-        [body["by"], "runs", "ok", "failed", "saved", ""],
+        [body["by"], "runs", "ok", "failed", "before", "saved", ""],
         [
             [
                 p["period"],
                 p["runs"],
                 p["succeeded"],
-                click.style(str(p["failed"]), fg="red") if p["failed"] else 0,
+                _red(p["failed"]),
+                human_bytes(p["size_before_bytes"]),
                 human_bytes(p["saved_bytes"]),
-                "#" * max(0, round(20 * p["saved_bytes"] / top)),
+                _bar(round(20 * p["saved_bytes"] / top)),
             ]
             for p in body["points"]
         ],
-        right=(1, 2, 3, 4),
+        right=(1, 2, 3, 4, 5),
     ) + _filters_note(body)
 
 
@@ -424,23 +511,24 @@ def render_trend(body: dict[str, Any]) -> str:
     type=click.Choice(("day", "week", "month")),
     default="day",
     show_default=True,
-    help="Period of each point (week = its Monday).",
+    help="Period of each point: UTC day, week (named by its Monday) or month.",
 )
 @filter_options
 @output_options
 @pass_context
 @handle_errors
 def trend(ctx: Any, by: str, fmt: str, **filters: Any) -> None:
-    """Runs and space saved per day, week or month.
+    """Runs and space saved per day, week or month (only periods that have runs).
 
     \b
     Examples:
       vpo-stats trend --since 30d
       vpo-stats trend --by month --policy anime --format csv
     """
+    chosen = make_filters(**filters)
     with ctx.open_store() as store:
-        body = store.trend(make_filters(**filters), by)
-    emit(body, fmt, render_trend, lambda b: b["points"])
+        body = store.trend(chosen, by)
+    emit(body, fmt, render_trend, lambda b: b["points"], TREND_COLUMNS)
 
 
 COMMANDS = (summary, policies, policy, recent, file_history, detail, trend)

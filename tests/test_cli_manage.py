@@ -1,0 +1,403 @@
+"""status, path, backup and purge: on real SQLite files, purge also through a real terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vpo_stats_plugin import hooks
+from vpo_stats_plugin.refhost.host import make_plugin_manager
+
+try:
+    from .history import (
+        NODES,
+        POLICIES,
+        Expected,
+        copy_db,
+        day_start,
+        import_runs,
+        invoke,
+        json_of,
+        make_history,
+        read_raw,
+    )
+except ImportError:
+    from history import (
+        NODES,
+        POLICIES,
+        Expected,
+        copy_db,
+        day_start,
+        import_runs,
+        invoke,
+        json_of,
+        make_history,
+        read_raw,
+    )
+
+UTC = timezone.utc
+
+
+def _script() -> str:
+    beside = Path(sys.executable).parent / "vpo-stats"
+    return str(beside) if beside.exists() else shutil.which("vpo-stats") or "vpo-stats"
+
+
+VPO_STATS = [_script()]
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> tuple[Path, list[dict[str, Any]], datetime]:
+    db = tmp_path / "purge.db"
+    now = datetime.now(UTC)
+    runs = make_history(now, count=150, seed=11)
+    import_runs(db, runs)
+    return db, runs, now
+
+
+def expected_of(runs: list[dict[str, Any]], now: datetime) -> Expected:
+    return Expected(runs, socket.gethostname(), now)
+
+
+def raw_count(db: Path, sql: str, *params: Any) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def answers(runner: Any, db: Path) -> dict[str, Any]:
+    """Everything the aggregate commands say, for comparing two databases."""
+    return {
+        "summary": json_of(invoke(runner, db, "summary", "--format", "json")),
+        "policies": json_of(invoke(runner, db, "policies", "--format", "json")),
+        "trend": json_of(invoke(runner, db, "trend", "--by", "day", "--format", "json")),
+        "policy": json_of(invoke(runner, db, "policy", POLICIES[1], "--format", "json")),
+    }
+
+
+# ---------------------------------------------------------------------------------- status
+
+
+def test_status_counts_runs_and_recording_errors(db_path: Path, runner: Any) -> None:
+    pm = make_plugin_manager()
+    for n in range(2):  # a host that forgot vpo_before_file: counted, never raised
+        pm.hook.vpo_after_file(
+            job={"id": f"job-{n}", "path": f"/nowhere/{n}.mkv"}, result={"success": True}
+        )
+    hooks.reset()  # the recorder flushes what it counted
+    body = json_of(invoke(runner, db_path, "status", "--format", "json"))
+    assert body["path"] == str(db_path)
+    assert body["schema_version"] == raw_count(db_path, "SELECT count(*) FROM _migrations") >= 1
+    assert body["runs"] == 2 and body["runs_by_status"] == {"succeeded": 2}
+    assert body["recording_errors"] == 2
+    (cause,) = body["recording_error_causes"]
+    assert cause["cause"] == "missing-before-file" and cause["count"] == 2
+    on_disk = sum(
+        p.stat().st_size
+        for p in db_path.parent.glob("stats.db*")
+        if p.name in (db_path.name, db_path.name + "-wal")
+    )
+    assert body["size_bytes"] == on_disk
+    text = invoke(runner, db_path, "status").stdout
+    assert "recording errors  2" in text and "missing-before-file" in text and str(db_path) in text
+
+
+def test_status_of_a_history(history: tuple, runner: Any) -> None:
+    db, runs, now = history
+    e = expected_of(runs, now)
+    body = json_of(invoke(runner, db, "status", "--format", "json"))
+    by_status: dict[str, int] = {}
+    for r in e.runs:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    assert body["runs"] == len(runs) and body["runs_by_status"] == by_status
+    starts = sorted(r["_started"] for r in e.runs)
+    assert body["first_run_at"] == starts[0].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert body["last_run_at"] == starts[-1].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert body["recording_errors"] == 0 and body["pending_migrations"] == []
+
+
+def test_path_prints_only_the_path(tmp_path: Path, runner: Any) -> None:
+    result = invoke(runner, tmp_path / "x" / "stats.db", "path")
+    assert result.exit_code == 0 and result.stdout == f"{tmp_path / 'x' / 'stats.db'}\n"
+    assert not (tmp_path / "x").exists()  # printing the path creates nothing
+    from vpo_stats_plugin.cli import standalone_group
+
+    env = runner.invoke(standalone_group(), ["path"])
+    assert env.stdout == f"{os.environ['VPO_STATS_DATABASE']}\n"
+
+
+# ---------------------------------------------------------------------------------- backup
+
+
+def test_backup_is_a_complete_usable_copy(history: tuple, runner: Any, tmp_path: Path) -> None:
+    db, runs, _ = history
+    dest = tmp_path / "copies" / "b.db"
+    dest.parent.mkdir()
+    result = invoke(runner, db, "backup", str(dest))
+    assert result.exit_code == 0, result.output
+    assert f"Backed up {len(runs)} runs to {dest}" in result.stdout
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["b.db"]
+    conn = sqlite3.connect(dest)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert answers(runner, dest) == answers(runner, db)
+    assert read_raw(dest) == read_raw(db)
+
+
+def test_backup_of_a_live_database(history: tuple, runner: Any, tmp_path: Path) -> None:
+    """Committed writes still in the WAL are in the copy; a writer's open transaction is not."""
+    db, runs, now = history
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")  # keep what follows in the WAL
+    writer.execute("SELECT count(*) FROM runs").fetchone()  # and keep the WAL open
+    more = make_history(now, count=20, seed=99)
+    import_runs(db, more)
+    assert Path(f"{db}-wal").stat().st_size > 0
+    result = invoke(runner, db, "backup", str(tmp_path / "live.db"))
+    assert result.exit_code == 0, result.output
+    assert f"Backed up {len(runs) + len(more)} runs" in result.stdout
+    assert {r["id"] for r in read_raw(tmp_path / "live.db")} == {r["id"] for r in runs + more}
+    # the same copy, made while another process is in the middle of a write
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute(
+        "INSERT INTO runs (id, path, node, status, started_at) VALUES ('uncommitted', '/u', 'n', "
+        "'running', '2026-01-01T00:00:00.000000Z')"
+    )
+    try:
+        from vpo_stats_plugin.store import open_store
+
+        with open_store(db) as store:
+            store.backup(tmp_path / "during.db")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert read_raw(tmp_path / "during.db") == read_raw(tmp_path / "live.db")
+
+
+def test_backup_refuses_to_overwrite_unless_forced(
+    history: tuple, runner: Any, tmp_path: Path
+) -> None:
+    db, runs, _ = history
+    dest = tmp_path / "old.db"
+    dest.write_bytes(b"precious")
+    refused = invoke(runner, db, "backup", str(dest))
+    assert refused.exit_code == 1 and "--force" in refused.stderr and str(dest) in refused.stderr
+    assert dest.read_bytes() == b"precious"
+    forced = invoke(runner, db, "backup", "--force", str(dest))
+    assert forced.exit_code == 0 and len(read_raw(dest)) == len(runs)
+
+
+def test_backup_bad_destinations(history: tuple, runner: Any, tmp_path: Path) -> None:
+    db, _, _ = history
+    nowhere = invoke(runner, db, "backup", str(tmp_path / "no" / "such" / "dir.db"))
+    assert nowhere.exit_code == 1 and "does not exist" in nowhere.stderr
+    itself = invoke(runner, db, "backup", "--force", str(db))
+    assert itself.exit_code == 2 and "live database" in itself.stderr
+    assert "Traceback" not in itself.output + nowhere.output
+
+
+# ----------------------------------------------------------------------------------- purge
+
+
+PURGES = [
+    (["--policy", POLICIES[1]], {"policy": POLICIES[1]}),
+    (["--node", NODES[0], "--status", "failed"], {"node": NODES[0], "status": "failed"}),
+    (["--status", "interrupted"], {"status": "interrupted"}),
+    (["--status", "running"], {"status": "running"}),
+]
+
+
+@pytest.mark.parametrize("args, chosen", PURGES)
+def test_purge_dry_run_counts_exactly_and_deletes_nothing(
+    history: tuple, runner: Any, args: list[str], chosen: dict
+) -> None:
+    db, runs, now = history
+    e = expected_of(runs, now)
+    matched = [r for r in e.select(**chosen) if r["status"] != "running"]
+    before = answers(runner, db)
+    result = invoke(runner, db, "purge", *args, "--dry-run")
+    assert result.exit_code == 0
+    n = len(matched)
+    assert result.stdout.startswith(f"{n} run{' matches' if n == 1 else 's match'} (")
+    assert answers(runner, db) == before
+    body = json_of(invoke(runner, db, "purge", *args, "--dry-run", "--format", "json"))
+    assert body == {"matched": n, "deleted": 0}
+
+
+@pytest.mark.parametrize("args, chosen", PURGES)
+def test_purge_yes_deletes_and_totals_stay_right(
+    history: tuple, runner: Any, tmp_path: Path, args: list[str], chosen: dict
+) -> None:
+    db, runs, now = history
+    e = expected_of(runs, now)
+    gone = {r["id"] for r in e.select(**chosen) if r["status"] != "running"}
+    result = invoke(runner, db, "purge", *args, "--yes")
+    assert result.exit_code == 0, result.output
+    if gone:
+        assert f"Deleted {len(gone)} run" in result.stdout
+    kept = [r for r in runs if r["id"] not in gone]
+    left = expected_of(kept, now)
+    assert json_of(invoke(runner, db, "summary", "--format", "json")) == left.summary(
+        left.runs, {"since": None, "until": None, "policy": None, "node": None, "status": None}
+    )
+    body = json_of(invoke(runner, db, "trend", "--by", "week", "--format", "json"))
+    assert body["points"] == left.trend(left.runs, {}, "week")["points"]
+    body = json_of(invoke(runner, db, "policies", "--format", "json"))
+    assert body["policies"] == left.policies(left.runs, {})["policies"]
+    # actions and phases went with their runs; the rollups equal ones rebuilt from raw rows
+    orphans = "SELECT count(*) FROM {} WHERE run_id NOT IN (SELECT id FROM runs)"
+    assert raw_count(db, orphans.format("actions")) == raw_count(db, orphans.format("phases")) == 0
+    rebuilt = copy_db(db, tmp_path / "rebuilt.db")
+    from vpo_stats_plugin.store import open_store
+
+    with open_store(rebuilt) as store:
+        store.rebuild_rollups()
+    assert answers(runner, rebuilt) == answers(runner, db)
+
+
+def test_purge_before_dates_and_ages(history: tuple, runner: Any) -> None:
+    db, runs, now = history
+    e = expected_of(runs, now)
+    day = (now - timedelta(days=200)).date()
+    older = [r for r in e.runs if r["_started"] < day_start(day) and r["status"] != "running"]
+    dry = json_of(
+        invoke(runner, db, "purge", "--before", day.isoformat(), "--dry-run", "--format", "json")
+    )
+    assert dry["matched"] == len(older) > 0
+    # --before 1y: everything started more than 365 days ago
+    year = [r for r in e.runs if r["_started"] < now - timedelta(days=365)]
+    done = json_of(invoke(runner, db, "purge", "--before", "1y", "--yes", "--format", "json"))
+    assert done == {"matched": len(year), "deleted": len(year)} and year
+    left = {r["id"] for r in read_raw(db)}
+    assert left == {r["id"] for r in runs} - {r["id"] for r in year}
+
+
+def test_purge_all_leaves_zeros_but_running_runs(history: tuple, runner: Any) -> None:
+    db, runs, now = history
+    e = expected_of(runs, now)
+    running = [r for r in e.runs if r["status"] == "running"]
+    result = invoke(runner, db, "purge", "--all", "--yes")
+    assert result.exit_code == 0
+    assert f"Deleted {len(runs) - len(running)} runs." in result.stdout
+    body = json_of(invoke(runner, db, "summary", "--format", "json"))
+    assert body["runs"] == body["running"] == len(running) == 2
+    assert body["files"] == len({r["path"] for r in running})
+    assert body["size_before_bytes"] == 0 and body["tracks_removed"]["audio"] == 0
+
+
+def test_purge_without_a_terminal_refuses(history: tuple, runner: Any) -> None:
+    db, runs, _ = history
+    result = invoke(runner, db, "purge", "--status", "failed")
+    assert result.exit_code == 1
+    assert "--yes" in result.stderr and "terminal" in result.stderr
+    assert len(read_raw(db)) == len(runs)
+
+
+def test_purge_nothing_matching(history: tuple, runner: Any) -> None:
+    db, _, _ = history
+    result = invoke(runner, db, "purge", "--policy", "no such policy")
+    assert result.exit_code == 0 and result.stdout.startswith("No runs match")
+
+
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        ([], "--all"),
+        (["--all", "--policy", "x"], "'--all'"),
+        (["--before", "2026-01-01", "--until", "2026-02-01"], "'--before'"),
+        (["--before", "yesterday"], "'--before'"),
+        (["--since", "soon"], "'--since'"),
+        (["--until", "2026-13-01"], "'--until'"),
+        (["--status", "done"], "'--status'"),
+        (["--since", "2026-02-01", "--until", "2026-01-01"], "'--until'"),
+    ],
+)
+def test_purge_usage_errors(history: tuple, runner: Any, args: list[str], names: str) -> None:
+    db, runs, _ = history
+    result = invoke(runner, db, "purge", *args, "--yes")
+    assert result.exit_code == 2, result.output
+    assert names in result.stderr and "Usage:" in result.stderr
+    assert "Traceback" not in result.output
+    assert len(read_raw(db)) == len(runs)
+
+
+def test_purge_is_one_transaction(history: tuple, runner: Any) -> None:
+    """A delete that fails halfway (a trigger refuses one run) leaves everything as it was."""
+    db, runs, now = history
+    e = expected_of(runs, now)
+    victims = [r for r in e.select(policy=POLICIES[0]) if r["status"] != "running"]
+    last = max(victims, key=lambda r: r["id"])
+    before = answers(runner, db)
+    conn = sqlite3.connect(db)
+    conn.execute(
+        f"CREATE TRIGGER refuse BEFORE DELETE ON runs WHEN old.id = '{last['id']}' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+    )
+    conn.commit()
+    conn.close()
+    result = invoke(runner, db, "purge", "--policy", POLICIES[0], "--yes")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "refused by test" in result.stderr
+    assert len(read_raw(db)) == len(runs)
+    assert answers(runner, db) == before
+
+
+# ------------------------------------------------------------------- purge through a terminal
+
+
+def _on_a_terminal(db: Path, args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run `vpo-stats purge` with its stdin on a pseudo-terminal, answer the prompt."""
+    main, secondary = pty.openpty()
+    env = {**os.environ, "VPO_STATS_DATABASE": str(db)}
+    proc = subprocess.Popen(
+        [*VPO_STATS, "purge", *args],
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(secondary)
+    try:
+        deadline = time.monotonic() + 20
+        seen = b""
+        while b"for good?" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.2)
+            if ready:
+                chunk = os.read(proc.stderr.fileno(), 4096)  # type: ignore[union-attr]
+                if not chunk:
+                    break
+                seen += chunk
+        assert b"for good?" in seen, seen
+        os.write(main, answer)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, (out + seen + err).decode()
+
+
+def test_purge_asks_on_a_terminal(history: tuple) -> None:
+    db, runs, now = history
+    e = expected_of(runs, now)
+    failed = [r for r in e.runs if r["status"] == "failed"]
+    code, text = _on_a_terminal(db, ["--status", "failed"], b"n\n")
+    assert code == 1 and f"{len(failed)} runs match" in text and "Aborted" in text
+    assert len(read_raw(db)) == len(runs)
+    code, text = _on_a_terminal(db, ["--status", "failed"], b"y\n")
+    assert code == 0 and f"Deleted {len(failed)} runs." in text
+    assert len(read_raw(db)) == len(runs) - len(failed)
