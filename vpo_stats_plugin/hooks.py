@@ -18,30 +18,40 @@ failures: dict[str, int] = {}  # hook failures by cause, for this process
 
 
 def get_recorder() -> Any:
-    """The process's Recorder, or None when the plugin is off or its config is bad."""
+    """The process's Recorder, or None when the plugin is off or its config is bad.
+
+    The config is read once per process, at the first hook call (or the first call after
+    `reset()` / `config.configure()`); every later call costs one check. A bad config is
+    logged once, as an error of logger `vpo_stats_plugin`, and nothing is recorded.
+    """
     global _recorder, _disabled_reason
     if _recorder is not None or _disabled_reason is not None:
         return _recorder
     with _lock:
         if _recorder is None and _disabled_reason is None:
-            from .config import load_settings
-            from .recorder import Recorder
+            from . import config
 
             try:
-                settings = load_settings()
+                resolved = config.resolve()  # standard library only
+                if not resolved.problems and resolved.enabled is False:
+                    _disabled_reason = "enabled = false"
+                    return None
+                settings = resolved.settings()  # raises ConfigError naming every problem
             except Exception as err:  # bad config: say so once, record nothing
                 _disabled_reason = str(err)
                 log.error("vpo-stats: recording is off: %s", err)
                 return None
-            if not settings.enabled:
-                _disabled_reason = "enabled = false"
-                return None
+            from .recorder import Recorder
+
             _recorder = Recorder(settings)
     return _recorder
 
 
 def reset() -> None:
-    """Forget the recorder and config (tests; a host reloading its config)."""
+    """Forget the recorder and the config read (tests; a host reloading its config).
+
+    The next hook call reads the config again; what a host gave `config.configure()` is kept.
+    """
     global _recorder, _disabled_reason
     with _lock:
         if _recorder is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -94,7 +95,10 @@ def path(ctx: Any) -> None:
       vpo-stats path
       sqlite3 "$(vpo-stats path)" .tables
     """
-    click.echo(str(ctx.database))
+    # the bytes of the path as the file system has them, so scripts can use it even if not UTF-8
+    out = click.get_binary_stream("stdout")
+    out.write(os.fsencode(ctx.database) + b"\n")
+    out.flush()
 
 
 @click.command()
@@ -133,7 +137,8 @@ def backup(ctx: Any, dest: Path, force: bool) -> None:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-    click.echo(f"Backed up {plural(runs, 'run')} to {dest} ({human_bytes(dest.stat().st_size)}).")
+    size = human_bytes(dest.stat().st_size)
+    click.echo(f"Backed up {plural(runs, 'run')} to {clean(dest)} ({size}).")
 
 
 def _match(count: int) -> str:

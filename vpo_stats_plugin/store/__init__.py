@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -12,7 +13,7 @@ from typing import Any
 from ..errors import DatabaseUnusable, StatsError
 from ..filters import Filters, iso, utcnow
 from . import migrations, reads, rollups, writes
-from .connection import connect, unusable
+from .connection import classify, connect, merge_errors, read_fallback, storable_text
 
 __all__ = ["Store", "open_store"]
 
@@ -44,15 +45,8 @@ class Store:
             return fn(self.conn, *args, **kwargs)
         except StatsError:
             raise
-        except sqlite3.OperationalError as err:
-            if "locked" in str(err).lower() or "busy" in str(err).lower():
-                raise StatsError(
-                    f"the stats database {self.path} is locked by another process: {err}. "
-                    "Try again in a moment."
-                ) from None
-            raise unusable(self.path, f"SQLite says: {err}") from None
-        except sqlite3.DatabaseError as err:
-            raise unusable(self.path, f"SQLite says: {err}") from None
+        except sqlite3.Error as err:  # locked, unwritable (disk full...), or corrupt
+            raise classify(err, self.path) from None
 
     def _read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._reaped:
@@ -60,6 +54,8 @@ class Store:
             # a read-only or busy database still answers; reaping waits for next time
             with contextlib.suppress(StatsError):
                 self.reap_interrupted()
+        # names as the recorder stores them: undecodable bytes of a path as \xNN
+        args = tuple(_storable_arg(a) for a in args)
         return self._guard(fn, *args, **kwargs)
 
     # reading
@@ -84,6 +80,10 @@ class Store:
     def trend(self, filters: Filters, by: str = "day") -> dict[str, Any]:
         return self._read(reads.trend, filters, by)
 
+    def codecs(self, filters: Filters) -> dict[str, Any]:
+        """Video codec transitions of the filtered runs, from rollups (the dashboard's chart)."""
+        return self._read(reads.codecs, filters)
+
     def iter_runs(self, filters: Filters) -> Iterator[dict[str, Any]]:
         return self._read(reads.iter_runs, filters)
 
@@ -92,10 +92,10 @@ class Store:
         self._read(lambda conn: None)
         conn = self.conn
         size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
-        first, last = conn.execute("SELECT MIN(started_at), MAX(started_at) FROM runs").fetchone()
-        by_status = dict(
-            conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
-        )
+        # one aggregate per statement: SQLite answers each from one end of the index
+        first = conn.execute("SELECT MIN(started_at) FROM runs").fetchone()[0]
+        last = conn.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
+        by_status = reads.run_counts(conn)  # from rollups: no scan of the history
         errors = [
             dict(r)
             for r in conn.execute(
@@ -103,6 +103,8 @@ class Store:
                 "ORDER BY last_at DESC"
             )
         ]
+        # failures the database could not take when they happened (see connection.py)
+        errors = merge_errors(errors, read_fallback(self.path))
         applied = migrations.applied(conn)
         return {
             "path": str(self.path),
@@ -149,6 +151,9 @@ class Store:
     def reap_interrupted(self) -> int:
         return self._guard(writes.reap_interrupted, self.node, self.stale_after)
 
+    def touch_runs(self, run_ids: list[str], when: str) -> None:
+        self._guard(writes.touch_runs, run_ids, when)
+
     def record_error(self, cause: str, message: str, count: int = 1) -> None:
         self._guard(writes.record_error, cause, message, count, iso(utcnow()))
 
@@ -168,6 +173,15 @@ class Store:
             target.close()
 
 
+def _storable_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, Filters) and (value.policy or value.node):
+        policy, node = (storable_text(v) if v else v for v in (value.policy, value.node))
+        return dataclasses.replace(value, policy=policy, node=node)
+    return value
+
+
 def open_store(
     path: str | Path,
     *,
@@ -184,12 +198,7 @@ def open_store(
     except DatabaseUnusable:
         conn.close()
         raise
-    except sqlite3.OperationalError as err:
+    except sqlite3.Error as err:
         conn.close()
-        if "locked" in str(err).lower() or "busy" in str(err).lower():
-            raise StatsError(f"the stats database {path} is locked: {err}. Try again.") from None
-        raise unusable(path, f"SQLite says: {err}") from None
-    except sqlite3.DatabaseError as err:
-        conn.close()
-        raise unusable(path, f"SQLite says: {err}") from None
+        raise classify(err, path) from None
     return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)

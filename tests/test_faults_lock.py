@@ -1,0 +1,153 @@
+"""Fault: another process holds the database locked for seconds. A real host's hooks return
+promptly, and every run is written once the lock is released, before the host process ends."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from hostproc import cli, hold_lock, host_env, run_host, start_host, wait_for
+from media import make_media
+
+from vpo_stats_plugin.recorder import HOOK_BUSY_MS
+from vpo_stats_plugin.store import open_store
+from vpo_stats_plugin.store.migrations import MIGRATIONS
+
+FILES, ACTIONS = 4, 3
+WRITES = FILES * (ACTIONS + 2)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder = tmp_path_factory.mktemp("media")
+    clip = make_media(folder / "clip.mkv", duration=1.0)
+    return [str(clip)] * FILES
+
+
+def _counts(db: Path) -> tuple[dict[str, int], int]:
+    conn = sqlite3.connect(db)
+    try:
+        runs = dict(conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        actions = conn.execute("SELECT COUNT(*) FROM actions").fetchone()[0]
+    finally:
+        conn.close()
+    return runs, actions
+
+
+def _status(db: Path, env: dict[str, str]) -> dict:
+    done = cli("--db", str(db), "status", "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _causes(status: dict) -> dict[str, int]:
+    return {e["cause"]: e["count"] for e in status["recording_error_causes"]}
+
+
+def _assert_prompt(hook_ms: list[float]) -> None:
+    """The first hook pays for imports and meets the lock (it waits HOOK_BUSY_MS at most for
+    it); every later hook finds the writes queued and returns at once. (Here they take well
+    under a millisecond; the bounds leave room for a busy CI machine, not for lock waits.)"""
+    assert hook_ms[0] < 3000 + HOOK_BUSY_MS
+    assert max(hook_ms[1:]) < HOOK_BUSY_MS, hook_ms
+    assert sum(hook_ms[1:]) < 1000, hook_ms
+
+
+@pytest.mark.parametrize("exclusive", [False, True], ids=["write-lock", "exclusive-lock"])
+def test_locked_database_delays_nothing_and_loses_nothing(
+    exclusive: bool, tmp_path: Path, media: list[str]
+) -> None:
+    db = tmp_path / "stats.db"
+    open_store(db).close()
+    env = host_env(db)
+    locker = hold_lock(db, 1.5, exclusive=exclusive)
+    started = time.monotonic()
+
+    host = run_host({"files": media, "actions": ACTIONS}, env)
+
+    assert locker.wait() == 0
+    released = time.monotonic() - started
+    assert host.returncode == 0 and host.raised == [], host.stderr
+    _assert_prompt(host.hook_ms)
+    assert host.done["pending"] == WRITES  # all queued when the host was done ...
+    assert host.seconds >= released - 0.5  # ... and its exit waited for the lock to go
+    assert _counts(db) == ({"succeeded": FILES}, FILES * ACTIONS)
+    causes = _causes(_status(db, env))
+    assert causes.get("database-locked") == WRITES
+    assert "writes-lost" not in causes
+
+
+def test_runs_are_written_as_soon_as_the_lock_goes(tmp_path: Path, media: list[str]) -> None:
+    """A long-running host does not wait for its exit: the keeper writes the queue."""
+    db = tmp_path / "stats.db"
+    open_store(db).close()
+    locker = hold_lock(db, 1.0)
+    host = start_host({"files": media, "actions": ACTIONS, "linger": 30}, host_env(db))
+    try:
+        wait_for(host, "lingering")
+        assert _counts(db) == ({}, 0)
+        assert locker.wait() == 0
+        deadline = time.monotonic() + 3
+        while _counts(db)[0] != {"succeeded": FILES} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert host.poll() is None  # still running
+        assert _counts(db) == ({"succeeded": FILES}, FILES * ACTIONS)
+    finally:
+        host.kill()
+        host.wait()
+
+
+def test_locked_before_the_first_migration(tmp_path: Path, media: list[str]) -> None:
+    """An empty database file whose creator holds the lock: migrations wait, like writes."""
+    db = tmp_path / "stats.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    locker = hold_lock(db, 1.0)
+    host = run_host({"files": media, "actions": ACTIONS}, host_env(db))
+    assert locker.wait() == 0
+    assert host.returncode == 0 and host.raised == [], host.stderr
+    _assert_prompt(host.hook_ms)
+    assert _counts(db) == ({"succeeded": FILES}, FILES * ACTIONS)
+    conn = sqlite3.connect(db)
+    applied = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    conn.close()
+    assert applied == [name for name, _ in MIGRATIONS]
+
+
+def test_a_lock_held_past_the_exit_patience_is_counted(tmp_path: Path, media: list[str]) -> None:
+    """The exit flush waits EXIT_PATIENCE_S (60 s; 1 s here) and then says what was lost."""
+    db = tmp_path / "stats.db"
+    open_store(db).close()
+    env = host_env(db)
+    locker = hold_lock(db, 30)
+    try:
+        host = run_host({"files": media, "actions": ACTIONS, "exit_patience": 1}, env)
+        assert host.returncode == 0 and host.raised == []
+        assert 1 <= host.seconds < 10
+        assert "could not be saved before exit" in host.stderr
+    finally:
+        locker.kill()
+        locker.wait()
+    status = _status(db, env)  # the lost writes were counted in the fallback tally
+    causes = _causes(status)
+    assert causes["writes-lost"] == WRITES and causes["database-locked"] == WRITES
+    assert status["runs"] == 0
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_multiprocessing_workers_flush_before_they_end(
+    method: str, tmp_path: Path, media: list[str]
+) -> None:
+    """Pool workers end with os._exit (no atexit): their queued writes are saved all the same."""
+    db = tmp_path / "stats.db"
+    open_store(db).close()
+    locker = hold_lock(db, 1.0)
+    host = run_host({"files": media, "actions": ACTIONS, "pool": method}, host_env(db))
+    assert locker.wait() == 0
+    assert host.returncode == 0 and host.raised == [], host.stderr
+    assert 0 not in host.of("pool-done")[0]["workers"]  # every worker recorded
+    assert _counts(db) == ({"succeeded": FILES}, FILES * ACTIONS)
