@@ -17,6 +17,8 @@ from .connection import classify, connect, merge_errors, read_fallback, storable
 
 __all__ = ["Store", "open_store"]
 
+REAP_BUSY_MS = 200  # how long a read waits for the write lock to mark dead runs interrupted
+
 
 class Store:
     """A stats database opened by one thread; reading methods answer CONTRACT shapes."""
@@ -51,9 +53,15 @@ class Store:
     def _read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._reaped:
             self._reaped = True
-            # a read-only or busy database still answers; reaping waits for next time
-            with contextlib.suppress(StatsError):
-                self.reap_interrupted()
+            # a read-only or busy database still answers; reaping waits for next time, and a
+            # reader never waits out the whole busy timeout for it
+            timeout = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            self.conn.execute(f"PRAGMA busy_timeout = {min(timeout, REAP_BUSY_MS)}")
+            try:
+                with contextlib.suppress(StatsError):
+                    self.reap_interrupted()
+            finally:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
         # names as the recorder stores them: undecodable bytes of a path as \xNN
         args = tuple(_storable_arg(a) for a in args)
         return self._guard(fn, *args, **kwargs)
