@@ -51,5 +51,13 @@ def runner() -> CliRunner:
         return CliRunner()
 
 
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database recorded live through the reference host (tests/history.py); copy it to use."""
+    from history import recorded_history
+
+    return recorded_history(tmp_path_factory.mktemp("recorded"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     sys._called_from_test = True  # type: ignore[attr-defined]

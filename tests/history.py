@@ -499,6 +499,15 @@ def day_end(day: date) -> datetime:
 # ------------------------------------------------------------------------- shared test helpers
 
 
+def vpo_stats_script() -> str:
+    """The installed `vpo-stats` script: beside this Python, else on PATH."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / "vpo-stats"
+    return str(beside) if beside.exists() else shutil.which("vpo-stats") or "vpo-stats"
+
+
 def invoke(runner: Any, db: Path, *args: str, **kwargs: Any) -> Any:
     """Run `vpo-stats --db DB ARGS...` in process (the standalone group) and return the result."""
     from vpo_stats_plugin.cli import standalone_group
@@ -542,10 +551,7 @@ def recorded_history(base: Path) -> Path:
 
     if "db" in _RECORDED:
         return _RECORDED["db"]
-    try:
-        from .media import make_media, make_too_wide
-    except ImportError:
-        from media import make_media, make_too_wide
+    from media import make_media, make_too_wide
 
     media, out, db = base / "media", base / "out", base / "recorded.db"
     media.mkdir(parents=True)
@@ -582,3 +588,25 @@ def copy_db(source: Path, dest: Path) -> Path:
         src.close()
         dst.close()
     return dest
+
+
+def rollup_rows(db: Path | sqlite3.Connection) -> dict[str, list[tuple]]:
+    """Every rollup table's rows (floats rounded: sums may be added in another order)."""
+    conn = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(db)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rollup%'"
+            )
+        ]
+        return {
+            t: sorted(
+                tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+                for row in conn.execute(f"SELECT * FROM {t}")
+            )
+            for t in tables
+        }
+    finally:
+        if conn is not db:
+            conn.close()

@@ -279,11 +279,11 @@ def _pool_work(job: tuple[dict[str, Any], int, str]) -> int:
 
 
 def main(spec: dict[str, Any]) -> int:
-    import vpo_stats_plugin.recorder
+    import vpo_stats_plugin.writequeue
     from vpo_stats_plugin.refhost.host import make_plugin_manager
 
     if "exit_patience" in spec:  # how long the exit flush waits for a lock (default 60 s)
-        vpo_stats_plugin.recorder.EXIT_PATIENCE_S = float(spec["exit_patience"])
+        vpo_stats_plugin.writequeue.EXIT_PATIENCE_S = float(spec["exit_patience"])
     if "file_size_limit" in spec:  # a disk that takes no more than this many bytes per file
         _limit_file_size(int(spec["file_size_limit"]), spec.get("file_size_limit_for"))
 

@@ -9,13 +9,9 @@ from typing import Any
 
 import click
 import pytest
+from history import import_runs, invoke, make_history
 
 from vpo_stats_plugin.cli import standalone_group, stats
-
-try:
-    from .history import import_runs, invoke, make_history
-except ImportError:
-    from history import import_runs, invoke, make_history
 
 GROUP = standalone_group()
 OURS = ("summary", "policies", "policy", "recent", "file", "detail", "trend", "purge", "export")

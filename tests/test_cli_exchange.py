@@ -7,7 +7,6 @@ import io
 import json
 import os
 import pty
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,45 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:
-    from .history import (
-        NODES,
-        POLICIES,
-        Expected,
-        copy_db,
-        import_runs,
-        invoke,
-        json_of,
-        make_history,
-        read_raw,
-        recorded_history,
-    )
-except ImportError:
-    from history import (
-        NODES,
-        POLICIES,
-        Expected,
-        copy_db,
-        import_runs,
-        invoke,
-        json_of,
-        make_history,
-        read_raw,
-        recorded_history,
-    )
+from history import (
+    NODES,
+    POLICIES,
+    Expected,
+    copy_db,
+    import_runs,
+    invoke,
+    json_of,
+    make_history,
+    read_raw,
+    vpo_stats_script,
+)
 
 UTC = timezone.utc
-
-
-def _script() -> str:
-    beside = Path(sys.executable).parent / "vpo-stats"
-    return str(beside) if beside.exists() else shutil.which("vpo-stats") or "vpo-stats"
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return recorded_history(tmp_path_factory.mktemp("recorded"))
 
 
 @pytest.fixture
@@ -366,7 +340,7 @@ def test_output_into_a_closed_pipe_is_quiet(source: tuple, args: list[str]) -> N
     """`vpo-stats ... | head -1`: no traceback, no error, when the reader stops early."""
     db, _, _ = source
     proc = subprocess.Popen(
-        [_script(), "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [vpo_stats_script(), "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline()
@@ -381,10 +355,10 @@ def test_output_into_a_closed_pipe_is_quiet(source: tuple, args: list[str]) -> N
 def test_import_shows_progress_on_a_terminal(source: tuple, tmp_path: Path) -> None:
     db, runs, _ = source
     dump = tmp_path / "all.ndjson"
-    subprocess.run([_script(), "--db", str(db), "export", "-o", str(dump)], check=True)
+    subprocess.run([vpo_stats_script(), "--db", str(db), "export", "-o", str(dump)], check=True)
     main, secondary = pty.openpty()
     done = subprocess.run(
-        [_script(), "--db", str(tmp_path / "tty.db"), "import", str(dump)],
+        [vpo_stats_script(), "--db", str(tmp_path / "tty.db"), "import", str(dump)],
         stderr=secondary,
         stdout=subprocess.PIPE,
         timeout=60,

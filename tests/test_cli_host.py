@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from history import import_runs, make_history, vpo_stats_script
 
-try:
-    from .history import import_runs, make_history
-except ImportError:
-    from history import import_runs, make_history
-
-
-def _script() -> str:
-    beside = Path(sys.executable).parent / "vpo-stats"
-    return str(beside) if beside.exists() else shutil.which("vpo-stats") or "vpo-stats"
-
-
-STANDALONE = [_script()]
+STANDALONE = [vpo_stats_script()]
 HOSTED = [sys.executable, "-m", "vpo_stats_plugin.refhost", "stats"]
 
 

@@ -5,57 +5,36 @@ from __future__ import annotations
 import os
 import pty
 import select
-import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from history import (
+    NODES,
+    POLICIES,
+    Expected,
+    copy_db,
+    day_start,
+    import_runs,
+    invoke,
+    json_of,
+    make_history,
+    read_raw,
+    vpo_stats_script,
+)
 
 from vpo_stats_plugin import hooks
 from vpo_stats_plugin.refhost.host import make_plugin_manager
 
-try:
-    from .history import (
-        NODES,
-        POLICIES,
-        Expected,
-        copy_db,
-        day_start,
-        import_runs,
-        invoke,
-        json_of,
-        make_history,
-        read_raw,
-    )
-except ImportError:
-    from history import (
-        NODES,
-        POLICIES,
-        Expected,
-        copy_db,
-        day_start,
-        import_runs,
-        invoke,
-        json_of,
-        make_history,
-        read_raw,
-    )
-
 UTC = timezone.utc
 
 
-def _script() -> str:
-    beside = Path(sys.executable).parent / "vpo-stats"
-    return str(beside) if beside.exists() else shutil.which("vpo-stats") or "vpo-stats"
-
-
-VPO_STATS = [_script()]
+VPO_STATS = [vpo_stats_script()]
 
 
 @pytest.fixture

@@ -14,37 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:
-    from .history import (
-        NODES,
-        POLICIES,
-        Expected,
-        copy_db,
-        day_end,
-        day_start,
-        import_runs,
-        invoke,
-        json_of,
-        make_history,
-        read_raw,
-        recorded_history,
-    )
-except ImportError:
-    from history import (
-        NODES,
-        POLICIES,
-        Expected,
-        copy_db,
-        day_end,
-        day_start,
-        import_runs,
-        invoke,
-        json_of,
-        make_history,
-        read_raw,
-        recorded_history,
-    )
+from history import (
+    NODES,
+    POLICIES,
+    Expected,
+    copy_db,
+    day_end,
+    day_start,
+    import_runs,
+    invoke,
+    json_of,
+    make_history,
+    read_raw,
+)
 
 UTC = timezone.utc
 ANIME = POLICIES[1]
@@ -57,11 +39,6 @@ class World:
     def __init__(self, db: Path, expected: Expected, now: datetime) -> None:
         self.db, self.expected, self.now = db, expected, now
         self.edge_day = (now - timedelta(days=40)).date()
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return recorded_history(tmp_path_factory.mktemp("recorded"))
 
 
 @pytest.fixture

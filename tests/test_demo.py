@@ -10,19 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from media import track_counts
+from web_history import get_when_up
 
 from vpo_stats_plugin.cli.demo import demo
 from vpo_stats_plugin.samples import DEMO_SPECS, make_sample_media
-
-try:
-    from .media import track_counts
-except ImportError:
-    from media import track_counts
 
 VPO_STATS = [sys.executable, "-c", "from vpo_stats_plugin.cli import main; main()"]
 
@@ -117,25 +113,13 @@ def test_demo_serve_until_interrupted(tmp_path: Path, env: dict[str, str]) -> No
         [*VPO_STATS, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        summary = json.loads(_get_when_up(f"http://127.0.0.1:{port}/stats/api/summary"))
+        summary = json.loads(get_when_up(f"http://127.0.0.1:{port}/stats/api/summary", timeout=30))
         assert summary["runs"] == 2 and summary["succeeded"] == 2
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{port}/stats/" in out
-
-
-def _get_when_up(url: str, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def test_demo_without_ffmpeg_says_what_to_do(tmp_path: Path, env: dict[str, str]) -> None:

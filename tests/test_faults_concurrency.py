@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from history import rollup_rows
 from hostproc import cli, host_env, start_host
 from media import make_media
 
@@ -41,26 +42,6 @@ def _finished_run(policy: str, day: int) -> dict:
         "phases": [],
         "source": "hooks",
     }
-
-
-def _rollups(db: Path) -> dict[str, list[tuple]]:
-    conn = sqlite3.connect(db)
-    try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rollup%'"
-            )
-        ]
-        return {
-            t: sorted(
-                (tuple(round(v, 6) if isinstance(v, float) else v for v in row))
-                for row in conn.execute(f"SELECT * FROM {t}")
-            )
-            for t in tables
-        }
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +121,11 @@ def test_hosts_threads_import_purge_and_readers_at_once(tmp_path: Path, clip: st
     assert actions == HOSTS * FILES * ACTIONS
     assert statuses == {"succeeded": HOSTS * FILES + IMPORTED}
 
-    incremental = _rollups(db)
+    incremental = rollup_rows(db)
     with open_store(db) as store:
         store.rebuild_rollups()
         summary = store.summary(Filters.parse())
-    assert _rollups(db) == incremental
+    assert rollup_rows(db) == incremental
     assert summary["runs"] == HOSTS * FILES + IMPORTED
 
 

@@ -12,9 +12,9 @@ import pytest
 from hostproc import cli, hold_lock, host_env, run_host, start_host, wait_for
 from media import make_media
 
-from vpo_stats_plugin.recorder import HOOK_BUSY_MS
 from vpo_stats_plugin.store import open_store
 from vpo_stats_plugin.store.migrations import MIGRATIONS
+from vpo_stats_plugin.writequeue import HOOK_BUSY_MS
 
 FILES, ACTIONS = 4, 3
 WRITES = FILES * (ACTIONS + 2)

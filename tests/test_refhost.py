@@ -8,13 +8,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pluggy
 import pytest
 from click.testing import CliRunner
+from media import ffprobe_streams, languages, make_media, make_too_wide, track_counts
+from web_history import get_when_up
 
 from vpo_stats_plugin.refhost.cli import make_root
 from vpo_stats_plugin.refhost.host import list_plugins, make_plugin_manager
@@ -26,11 +26,6 @@ from vpo_stats_plugin.refhost.policy import (
     parse_languages,
 )
 from vpo_stats_plugin.refhost.processor import make_plan, process_file
-
-try:
-    from .media import ffprobe_streams, languages, make_media, make_too_wide, track_counts
-except ImportError:
-    from media import ffprobe_streams, languages, make_media, make_too_wide, track_counts
 
 impl = pluggy.HookimplMarker("vpo")
 ENGLISH = Policy("english", keep_audio=("eng",), keep_subtitles=("eng",))
@@ -436,25 +431,13 @@ def test_serve_runs_the_host_app_with_a_broken_web_plugin(tmp_path: Path) -> Non
         text=True,
     )
     try:
-        body = _get_when_up(f"http://127.0.0.1:{port}/stats/api/summary")
+        body = get_when_up(f"http://127.0.0.1:{port}/stats/api/summary")
         assert json.loads(body)["runs"] == 0
-        assert "/broken/" not in _get_when_up(f"http://127.0.0.1:{port}/")
+        assert "/broken/" not in get_when_up(f"http://127.0.0.1:{port}/")
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "skipped web app 'broken'" in err
-
-
-def _get_when_up(url: str, timeout: float = 15.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 # End to end: the real plugin through its entry point, read back with vpo-stats.

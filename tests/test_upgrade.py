@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from history import rollup_rows
 from hostproc import cli, host_env, run_host
 
 from vpo_stats_plugin.filters import Filters
@@ -46,23 +47,6 @@ def _schema(db: Path) -> list[tuple]:
         conn.close()
 
 
-def _rollups(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
-    """Every rollup table's rows (floats rounded: sums may be added in another order)."""
-    tables = [
-        r[0]
-        for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rollup%'"
-        )
-    ]
-    return {
-        t: sorted(
-            tuple(round(v, 6) if isinstance(v, float) else v for v in row)
-            for row in conn.execute(f"SELECT * FROM {t}")
-        )
-        for t in tables
-    }
-
-
 def _digest(db: Path) -> str:
     return hashlib.sha256(db.read_bytes()).hexdigest()
 
@@ -86,9 +70,9 @@ def test_released_schema_upgrades_in_place(dump: Path, tmp_path: Path) -> None:
     with open_store(db, node=READER, stale_after=STALE) as store:
         status = store.status()
         runs = list(store.iter_runs(Filters.parse()))
-        incremental = _rollups(store.conn)
+        incremental = rollup_rows(store.conn)
         store.rebuild_rollups()
-        rebuilt = _rollups(store.conn)
+        rebuilt = rollup_rows(store.conn)
 
     # every migration applied, the old ones as they were recorded
     assert status["migrations"] == [name for name, _ in MIGRATIONS]

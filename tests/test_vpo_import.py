@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import vpo_fixtures as vf
 from click.testing import CliRunner
 
 from vpo_stats_plugin.cli.vpo import follow, import_once
@@ -27,11 +28,6 @@ from vpo_stats_plugin.vpo_import import (
     open_vpo,
     read_vpo_runs,
 )
-
-try:
-    from . import vpo_fixtures as vf
-except ImportError:  # tests/ is not a package: pytest put it on sys.path
-    import vpo_fixtures as vf
 
 ALL_SHAPES = (*vf.SHAPES, vf.FUTURE)
 NODE = "nas-1"

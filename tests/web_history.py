@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -278,6 +280,19 @@ def serve_in_thread(app: web.Application, host: str = "127.0.0.1") -> Iterator[s
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def get_when_up(url: str, timeout: float = 15.0) -> str:
+    """GET ``url`` once a server (in another process, still starting) answers; its body."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def fmt_bytes(n: int) -> str:

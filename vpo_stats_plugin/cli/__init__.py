@@ -135,15 +135,24 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--format table|json|csv."""
+def format_option(
+    choices: tuple[str, ...], help: str, default: str = "table"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--format, one of ``choices``, handed to the command as ``fmt``."""
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(("table", "json", "csv")),
-        default="table",
+        type=click.Choice(choices),
+        default=default,
         show_default=True,
-        help="table for people; json (the API's body) and csv for scripts.",
+        help=help,
+    )
+
+
+def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--format table|json|csv."""
+    return format_option(
+        ("table", "json", "csv"), "table for people; json (the API's body) and csv for scripts."
     )(fn)
 
 

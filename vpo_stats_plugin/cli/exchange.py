@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 
 from ..errors import BadParameter, DatabaseUnusable, InputMissing, StatsError
-from . import filter_options, handle_errors, make_filters, pass_context
+from . import filter_options, format_option, handle_errors, make_filters, pass_context
 from .output import flatten, plural, silence_stdout
 from .read import RUN_COLUMNS
 
@@ -57,15 +57,12 @@ class _Progress:
 
 
 @click.command(name="export")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("ndjson", "csv")),
+@format_option(
+    ("ndjson", "csv"),
+    "ndjson: one run a line with its actions and phases (what import reads back exactly); "
+    "csv: one run a row, actions and phases as JSON text (a file_id that looks like a whole "
+    "number comes back as one).",
     default="ndjson",
-    show_default=True,
-    help="ndjson: one run a line with its actions and phases (what import reads back "
-    "exactly); csv: one run a row, actions and phases as JSON text (a file_id that looks "
-    "like a whole number comes back as one).",
 )
 @click.option(
     "--output",
@@ -263,14 +260,7 @@ def _check_source(file: Path, head: bytes) -> None:
 
 @click.command(name="import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("auto", "ndjson", "csv")),
-    default="auto",
-    show_default=True,
-    help="auto: csv for a .csv file, else ndjson.",
-)
+@format_option(("auto", "ndjson", "csv"), "auto: csv for a .csv file, else ndjson.", default="auto")
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 100_000),

@@ -12,7 +12,7 @@ import click
 
 from ..errors import BadParameter, StatsError
 from ..filters import STATUSES, WHEN_HELP
-from . import handle_errors, make_filters, output_options, pass_context
+from . import format_option, handle_errors, make_filters, output_options, pass_context
 from .output import (
     clean,
     emit,
@@ -183,14 +183,7 @@ def _purge_filters(before: str | None, everything: bool, filters: dict[str, Any]
 @click.option("--all", "everything", is_flag=True, help="Every finished run.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help='json: {"matched": n, "deleted": n}, as the API answers.',
-)
+@format_option(("table", "json"), 'json: {"matched": n, "deleted": n}, as the API answers.')
 @pass_context
 @handle_errors
 def purge(

@@ -20,7 +20,7 @@ import click
 
 from ..errors import BadParameter, DatabaseUnusable, InputMissing, StatsError
 from ..filters import WHEN_HELP
-from . import handle_errors, pass_context
+from . import format_option, handle_errors, pass_context
 
 if TYPE_CHECKING:
     from ..vpo_import import VpoReader
@@ -230,14 +230,7 @@ def _report(totals: ImportTotals, fmt: str, extra: dict[str, Any], dry_run: bool
     metavar="DURATION",
     help="How often --follow polls: 1s, 30s, 5m, ...",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="The final totals as a line for people or as json for scripts.",
-)
+@format_option(("table", "json"), "The final totals as a line for people or as json for scripts.")
 @pass_context
 @handle_errors
 def import_vpo(
