@@ -1,4 +1,10 @@
-"""Aggregates over filtered runs: whole days from the rollups, edge days and running runs raw."""
+"""Aggregates over filtered runs: whole days from the rollups, edge days and running runs raw.
+
+A filter is split into the whole UTC days it covers, read from the smallest rollup level that
+holds what the question filters and groups by (``rollup_total`` when there is no time bound),
+plus at most two partial edge days and the running runs, summed from the raw rows with the
+same per-run expressions (``rollups.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,10 @@ from typing import Any
 
 from ..filters import Filters
 from . import rollups
+from .rollups import DAY_END, DAY_START
 
-DAY_START = "T00:00:00.000000Z"
-DAY_END = "T23:59:59.999999Z"
+# More running runs than this are read through the status index instead of by id.
+RUNNING_BY_ID = 200
 
 
 def _shift(day: str, days: int) -> str:
@@ -22,28 +29,55 @@ def _shift(day: str, days: int) -> str:
 class Plan:
     """Which part of a filtered question the rollups answer and which the raw rows answer."""
 
-    rollup_where: str | None
+    level: rollups.Level | None
+    rollup_where: str = "1"
     rollup_params: list[Any] = field(default_factory=list)
-    raw_where: str = "0"
-    raw_params: list[Any] = field(default_factory=list)
+    raw: list[tuple[str, list[Any]]] = field(default_factory=list)  # (where over r, params)
 
 
-def _common(filters: Filters, prefix: str) -> tuple[list[str], list[Any]]:
-    clauses, params = [], []
-    if filters.policy is not None:
-        clauses.append(f"{prefix}policy = ?")
-        params.append(filters.policy)
-    if filters.node is not None:
-        clauses.append(f"{prefix}node = ?")
-        params.append(filters.node)
-    if filters.status is not None:
-        clauses.append(f"{prefix}status = ?")
-        params.append(filters.status)
-    return clauses, params
+def _dims(filters: Filters) -> list[tuple[str, Any]]:
+    return [
+        (name, getattr(filters, name))
+        for name in ("policy", "node", "status")
+        if getattr(filters, name) is not None
+    ]
 
 
-def plan(filters: Filters) -> Plan:
-    """Split ``filters`` into whole days (rollups) and the rest (raw rows)."""
+def choose_level(
+    family: rollups.Family, filters: Filters, group: tuple[str, ...], timed: bool
+) -> rollups.Level:
+    """The smallest level of ``family`` keyed by everything the question needs."""
+    need = {name for name, _ in _dims(filters)} | (set(group) - set(family.extra))
+    if timed:
+        need.add("day")
+    for level in rollups.levels(family):
+        if need <= set(level.key):
+            return level
+    raise AssertionError(f"no rollup level of {family.name} has {sorted(need)}")
+
+
+def _running_where(conn: sqlite3.Connection) -> tuple[str, list[Any]] | None:
+    """The running runs (never in the rollups), found through the status index first."""
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM runs WHERE status = 'running' LIMIT ?", (RUNNING_BY_ID + 1,)
+        )
+    ]
+    if not ids:
+        return None
+    if len(ids) > RUNNING_BY_ID:
+        return "r.status = 'running'", []
+    return f"r.id IN ({', '.join('?' * len(ids))}) AND r.status = 'running'", ids
+
+
+def plan(
+    conn: sqlite3.Connection,
+    filters: Filters,
+    group: tuple[str, ...] = (),
+    family: rollups.Family = rollups.RUNS,
+) -> Plan:
+    """Split ``filters`` into whole days (a rollup level) and the rest (raw rows)."""
     since, until = filters.since, filters.until
     lo = (
         None
@@ -55,97 +89,112 @@ def plan(filters: Filters) -> Plan:
     hi = (
         None if until is None else until[:10] if until.endswith(DAY_END) else _shift(until[:10], -1)
     )
-    common, common_params = _common(filters, "r.")
 
-    raw_parts: list[str] = []
-    raw_params: list[Any] = []
+    common = [f"r.{name} = ?" for name, _ in _dims(filters)]
+    common_params = [value for _, value in _dims(filters)]
+    raw_parts: list[tuple[list[str], list[Any]]] = []
+    result = Plan(level=None)
     if lo is not None and hi is not None and lo > hi:
         # no whole day inside the range: all of it is raw
-        raw_parts.append("(r.started_at BETWEEN ? AND ?)")
-        raw_params += [since, until]
-        full = None
+        raw_parts.append((["r.started_at >= ?", "r.started_at <= ?"], [since, until]))
     else:
         if since is not None and not since.endswith(DAY_START):
-            raw_parts.append("(r.started_at >= ? AND r.started_at < ?)")
-            raw_params += [since, lo + DAY_START]
+            raw_parts.append((["r.started_at >= ?", "r.started_at < ?"], [since, lo + DAY_START]))
         if until is not None and not until.endswith(DAY_END):
-            raw_parts.append("(r.started_at > ? AND r.started_at <= ?)")
-            raw_params += [hi + DAY_END, until]
-        full = (lo, hi)
-        # running runs are not in the rollups: read them raw within the whole days
-        running = ["r.status = 'running'"]
-        if lo is not None:
-            running.append("r.started_at >= ?")
-            raw_params.append(lo + DAY_START)
-        if hi is not None:
-            running.append("r.started_at <= ?")
-            raw_params.append(hi + DAY_END)
-        raw_parts.append("(" + " AND ".join(running) + ")")
-
-    raw_where = "(" + " OR ".join(raw_parts) + ")"
-    if common:
-        raw_where += " AND " + " AND ".join(common)
-    result = Plan(rollup_where=None, raw_where=raw_where, raw_params=raw_params + common_params)
-    if full is not None:
+            raw_parts.append((["r.started_at > ?", "r.started_at <= ?"], [hi + DAY_END, until]))
+        level = choose_level(family, filters, group, timed=since is not None or until is not None)
         clauses, params = [], []
-        if full[0] is not None:
+        if lo is not None:
             clauses.append("r.day >= ?")
-            params.append(full[0])
-        if full[1] is not None:
+            params.append(lo)
+        if hi is not None:
             clauses.append("r.day <= ?")
-            params.append(full[1])
+            params.append(hi)
         clauses += common
+        result.level = level
         result.rollup_where = " AND ".join(clauses) or "1"
         result.rollup_params = params + common_params
+        # running runs are not in the rollups: read them raw within the whole days
+        if filters.status in (None, "running"):
+            running = _running_where(conn)
+            if running is not None:
+                bounds, bound_params = [], []
+                if lo is not None:
+                    bounds.append("r.started_at >= ?")
+                    bound_params.append(lo + DAY_START)
+                if hi is not None:
+                    bounds.append("r.started_at <= ?")
+                    bound_params.append(hi + DAY_END)
+                raw_parts.append(([running[0], *bounds], running[1] + bound_params))
+    for clauses, params in raw_parts:
+        where = " AND ".join(clauses + common)
+        result.raw.append((where, params + common_params))
     return result
 
 
-def _merge(rows: list[sqlite3.Row], group: tuple[str, ...], into: dict) -> None:
+def _merge(
+    rows: list[sqlite3.Row], group: tuple[str, ...], family: rollups.Family, into: dict
+) -> None:
     for row in rows:
+        if row[family.counter] is None:
+            continue  # an aggregate over no rows at all
         key = tuple(row[k] for k in group)
-        data = dict(row)
-        if data.get(next(iter(rollups.SUMS))) is None:
-            continue  # an aggregate with no rows at all
         current = into.get(key)
         if current is None:
-            into[key] = data
+            into[key] = dict(row)
             continue
-        for name in rollups.SUMS:
-            current[name] = (current[name] or 0) + (data[name] or 0)
-        for name, (agg, _) in rollups.EXTREMES.items():
-            values = [v for v in (current[name], data[name]) if v is not None]
-            current[name] = (min if agg == "MIN" else max)(values) if values else None
+        for name in row.keys():  # noqa: SIM118 (iterating a Row gives values)
+            if name in group:
+                continue
+            value = row[name]
+            if name in family.extremes:
+                pick = min if family.extremes[name][0] == "MIN" else max
+                values = [v for v in (current[name], value) if v is not None]
+                current[name] = pick(values) if values else None
+            else:
+                current[name] = (current[name] or 0) + (value or 0)
 
 
-def totals(conn: sqlite3.Connection, filters: Filters, group: tuple[str, ...] = ()) -> list[dict]:
-    """Summed rollup columns of the filtered runs, one dict per ``group`` key."""
-    p = plan(filters)
+def _totals(
+    conn: sqlite3.Connection,
+    filters: Filters,
+    group: tuple[str, ...],
+    family: rollups.Family,
+    columns: tuple[str, ...] | None = None,
+    split: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    p = plan(conn, filters, (*group, "status") if split else group, family)
     merged: dict[tuple, dict] = {}
-    if p.rollup_where is not None:
-        sql = rollups.rollup_select(p.rollup_where, group)
-        _merge(conn.execute(sql, p.rollup_params).fetchall(), group, merged)
-    sql = rollups.raw_select(p.raw_where, group)
-    _merge(conn.execute(sql, p.raw_params).fetchall(), group, merged)
+    if p.level is not None:
+        sql = rollups.rollup_select(p.level, p.rollup_where, group, columns, split)
+        _merge(conn.execute(sql, p.rollup_params).fetchall(), group, family, merged)
+    for where, params in p.raw:
+        sql = rollups.raw_select(where, group, family, columns, split)
+        _merge(conn.execute(sql, params).fetchall(), group, family, merged)
     return list(merged.values())
+
+
+def totals(
+    conn: sqlite3.Connection,
+    filters: Filters,
+    group: tuple[str, ...] = (),
+    columns: tuple[str, ...] | None = None,
+    split: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Summed run columns (all, or ``columns``) of the filtered runs, one dict per ``group`` key.
+
+    Each status in ``split`` adds a column with the runs of that status.
+    """
+    return _totals(conn, filters, group, rollups.RUNS, columns, split)
 
 
 def action_totals(
     conn: sqlite3.Connection, filters: Filters, group: tuple[str, ...] = ()
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Action counts by type (and ``group`` keys) over the filtered runs."""
-    p = plan(filters)
-    merged: dict[tuple, dict] = {}
-    rows: list[sqlite3.Row] = []
-    if p.rollup_where is not None:
-        rows += conn.execute(
-            rollups.rollup_actions_select(p.rollup_where, group), p.rollup_params
-        ).fetchall()
-    rows += conn.execute(rollups.raw_actions_select(p.raw_where, group), p.raw_params).fetchall()
-    for row in rows:
-        key = (*(row[k] for k in group), row["type"])
-        entry = merged.setdefault(
-            key, {**{k: row[k] for k in group}, "type": row["type"], "count": 0, "failed": 0}
-        )
-        entry["count"] += row["count"] or 0
-        entry["failed"] += row["failed"] or 0
-    return list(merged.values())
+    return _totals(conn, filters, (*group, "type"), rollups.ACTIONS)
+
+
+def codec_totals(conn: sqlite3.Connection, filters: Filters) -> list[dict[str, Any]]:
+    """Succeeded runs and bytes saved by video codec transition (source, target)."""
+    return _totals(conn, filters, ("source", "target"), rollups.CODECS)

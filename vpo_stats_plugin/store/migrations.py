@@ -218,3 +218,111 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     conn.execute(
         "CREATE TABLE rollup_paths (path TEXT PRIMARY KEY, runs INTEGER NOT NULL) WITHOUT ROWID"
     )
+
+
+_RUN_SUMS = """
+            runs INTEGER NOT NULL DEFAULT 0,
+            sized_runs INTEGER NOT NULL DEFAULT 0,
+            size_before_bytes INTEGER NOT NULL DEFAULT 0,
+            size_after_bytes INTEGER NOT NULL DEFAULT 0,
+            removed_audio INTEGER NOT NULL DEFAULT 0,
+            removed_subtitle INTEGER NOT NULL DEFAULT 0,
+            removed_attachment INTEGER NOT NULL DEFAULT 0,
+            videos_transcoded INTEGER NOT NULL DEFAULT 0,
+            videos_transcode_skipped INTEGER NOT NULL DEFAULT 0,
+            audio_tracks_transcoded INTEGER NOT NULL DEFAULT 0,
+            audio_tracks_preserved INTEGER NOT NULL DEFAULT 0,
+            timed_runs INTEGER NOT NULL DEFAULT 0,
+            duration_seconds REAL NOT NULL DEFAULT 0,
+            first_run_at TEXT,
+            last_run_at TEXT,"""
+
+
+_RUN_SUM_NAMES = (
+    "runs, sized_runs, size_before_bytes, size_after_bytes, removed_audio, removed_subtitle, "
+    "removed_attachment, videos_transcoded, videos_transcode_skipped, audio_tracks_transcoded, "
+    "audio_tracks_preserved, timed_runs, duration_seconds"
+)
+
+
+def _summed(names: str) -> str:
+    return ", ".join(f"SUM({name.strip()})" for name in names.split(","))
+
+
+@migration
+def m002_rollup_levels(conn: sqlite3.Connection) -> None:
+    """Coarser rollups beside the daily ones, codec rollups, and a covering index on path.
+
+    ``rollup_total`` (all time) answers whole-history questions and ``rollup_day_status`` the
+    unfiltered trend in rows that do not grow with history; the ``rollup_codecs*`` tables
+    answer codec transitions. They are filled here from what m001 kept (SQL frozen in this
+    step, as a migration must not depend on code that changes later).
+    """
+    conn.execute(
+        f"CREATE TABLE rollup_total (policy TEXT NOT NULL, node TEXT NOT NULL, "
+        f"status TEXT NOT NULL, {_RUN_SUMS} PRIMARY KEY (policy, node, status)) WITHOUT ROWID"
+    )
+    conn.execute(
+        f"CREATE TABLE rollup_day_status (day TEXT NOT NULL, status TEXT NOT NULL, {_RUN_SUMS} "
+        "PRIMARY KEY (day, status)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE rollup_actions_total (policy TEXT NOT NULL, node TEXT NOT NULL, "
+        "status TEXT NOT NULL, type TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0, "
+        "failed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (policy, node, status, type)) "
+        "WITHOUT ROWID"
+    )
+    codec_sums = "runs INTEGER NOT NULL DEFAULT 0, saved_bytes INTEGER NOT NULL DEFAULT 0"
+    conn.execute(
+        "CREATE TABLE rollup_codecs (day TEXT NOT NULL, policy TEXT NOT NULL, node TEXT NOT NULL, "
+        f"status TEXT NOT NULL, source TEXT NOT NULL, target TEXT NOT NULL, {codec_sums}, "
+        "PRIMARY KEY (day, policy, node, status, source, target)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE rollup_codecs_total (policy TEXT NOT NULL, node TEXT NOT NULL, "
+        f"status TEXT NOT NULL, source TEXT NOT NULL, target TEXT NOT NULL, {codec_sums}, "
+        "PRIMARY KEY (policy, node, status, source, target)) WITHOUT ROWID"
+    )
+    # counts kept beside the rollups; "files" = rows of rollup_paths (COUNT(*) reads them all)
+    conn.execute(
+        "CREATE TABLE rollup_counts (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO rollup_counts (name, value) SELECT 'files', COUNT(*) FROM rollup_paths"
+    )
+    # `file PATH` reads the same prefix; distinct-file counts under filters scan it alone
+    conn.execute("CREATE INDEX runs_path_filters ON runs (path, started_at, policy, node, status)")
+    conn.execute("DROP INDEX runs_path")
+    # fill the new tables from the history already there
+    sums = _summed(_RUN_SUM_NAMES)
+    for table, key in (
+        ("rollup_total", "policy, node, status"),
+        ("rollup_day_status", "day, status"),
+    ):
+        conn.execute(
+            f"INSERT INTO {table} ({key}, {_RUN_SUM_NAMES}, first_run_at, last_run_at) "
+            f"SELECT {key}, {sums}, MIN(first_run_at), MAX(last_run_at) FROM rollup_daily "
+            f"GROUP BY {key}"
+        )
+    conn.execute(
+        "INSERT INTO rollup_actions_total (policy, node, status, type, count, failed) "
+        "SELECT policy, node, status, type, SUM(count), SUM(failed) FROM rollup_actions "
+        "GROUP BY policy, node, status, type"
+    )
+    codec_key = (
+        "substr(r.started_at, 1, 10), COALESCE(r.policy, ''), r.node, r.status, "
+        "COALESCE(r.video_source_codec, ''), CASE WHEN r.video_transcode_skipped = 1 THEN '' "
+        "ELSE COALESCE(r.video_target_codec, '') END"
+    )
+    conn.execute(
+        "INSERT INTO rollup_codecs (day, policy, node, status, source, target, runs, saved_bytes) "
+        f"SELECT {codec_key}, COUNT(*), SUM(CASE WHEN r.size_before_bytes IS NOT NULL AND "
+        "r.size_after_bytes IS NOT NULL THEN r.size_before_bytes - r.size_after_bytes ELSE 0 END) "
+        "FROM runs r WHERE r.status = 'succeeded' AND (r.video_source_codec IS NOT NULL OR "
+        f"r.video_target_codec IS NOT NULL) GROUP BY {codec_key}"
+    )
+    conn.execute(
+        "INSERT INTO rollup_codecs_total (policy, node, status, source, target, runs, saved_bytes) "
+        "SELECT policy, node, status, source, target, SUM(runs), SUM(saved_bytes) "
+        "FROM rollup_codecs GROUP BY policy, node, status, source, target"
+    )

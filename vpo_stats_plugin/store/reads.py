@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import BadParameter, NotFound
 from ..filters import Filters
-from . import aggregate
+from . import aggregate, rollups
 from .shapes import action_json, phase_json, run_json
 from .where import run_where
 
@@ -58,12 +58,42 @@ def _by_status(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def _distinct_files(conn: sqlite3.Connection, filters: Filters) -> int:
+def run_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Runs by status, from the all-time rollup plus the running runs (no history scan)."""
+    counts = {
+        status: n
+        for status, n in conn.execute("SELECT status, SUM(runs) FROM rollup_total GROUP BY status")
+        if n
+    }
+    running = conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+    if running:
+        counts["running"] = running
+    return counts
+
+
+# Distinct files under a filter cannot be summed from rollups. A filter matching a large share
+# of all runs is counted in one pass over the index (path, started_at, policy, node, status),
+# in path order: no table row read, no temporary b-tree for DISTINCT. A narrow one goes through
+# the index of its filter and reads the matched rows (contiguous for time ranges, as runs are
+# stored in the order they start; scattered for policy, node or status). The shares are where
+# the two cost the same, measured on the benchmark's history (benchmarks/bench.py).
+DENSE_SHARE_TIME = 12
+DENSE_SHARE_OTHER = 50
+
+
+def _distinct_files(conn: sqlite3.Connection, filters: Filters, matched: int) -> int:
     if filters.empty:
-        return conn.execute("SELECT COUNT(*) FROM rollup_paths").fetchone()[0]
+        return rollups.files(conn)
+    if not matched:
+        return 0
     where, params = run_where(filters)
+    total = sum(run_counts(conn).values())
+    time_only = filters.policy is None and filters.node is None and filters.status is None
+    share = DENSE_SHARE_TIME if time_only else DENSE_SHARE_OTHER
+    # INDEXED BY is SQLite's; another engine plans this itself
+    hint = "INDEXED BY runs_path_filters " if matched * share >= total else ""
     return conn.execute(
-        f"SELECT COUNT(DISTINCT r.path) FROM runs r WHERE {where}", params
+        f"SELECT COUNT(DISTINCT r.path) FROM runs r {hint}WHERE {where}", params
     ).fetchone()[0]
 
 
@@ -78,7 +108,7 @@ def summary(conn: sqlite3.Connection, filters: Filters) -> dict[str, Any]:
         "failed": t["failed"],
         "interrupted": t["interrupted"],
         "running": t["running"],
-        "files": _distinct_files(conn, filters),
+        "files": _distinct_files(conn, filters, t["runs"]),
         **_sizes(t),
         "tracks_removed": {
             "audio": t.get("removed_audio", 0),
@@ -196,8 +226,9 @@ def run(conn: sqlite3.Connection, ident: str) -> dict[str, Any]:
     row = conn.execute("SELECT * FROM runs WHERE id = ?", (ident,)).fetchone()
     if row is None:
         if len(ident) < MIN_PREFIX:
-            raise NotFound(
-                f"no run {ident!r}: give the whole id or at least {MIN_PREFIX} characters of it"
+            raise BadParameter(
+                "run_id",
+                f"{ident!r} is too short: give the whole id or at least {MIN_PREFIX} characters",
             )
         rows = conn.execute(
             "SELECT * FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
@@ -222,31 +253,52 @@ def _period(day: str, by: str) -> str:
     return day
 
 
+TREND_COLUMNS = ("runs", "size_before_bytes", "size_after_bytes")
+TREND_STATUSES = ("succeeded", "failed", "interrupted", "running")
+
+
 def trend(conn: sqlite3.Connection, filters: Filters, by: str = "day") -> dict[str, Any]:
     """Totals per day, week (its Monday) or month."""
     if by not in PERIODS:
         raise BadParameter("by", f"{by!r} is not one of {', '.join(PERIODS)}")
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in aggregate.totals(conn, filters, ("day", "status")):
-        grouped.setdefault(_period(row["day"], by), []).append(row)
-    points = []
-    for period in sorted(grouped):
-        t = _by_status(grouped[period])
-        sizes = _sizes(t)
-        points.append(
-            {
-                "period": period,
-                "runs": t["runs"],
-                "succeeded": t["succeeded"],
-                "failed": t["failed"],
-                "interrupted": t["interrupted"],
-                "running": t["running"],
-                "size_before_bytes": sizes["size_before_bytes"],
-                "size_after_bytes": sizes["size_after_bytes"],
-                "saved_bytes": sizes["saved_bytes"],
-            }
-        )
+    periods: dict[str, dict[str, Any]] = {}
+    rows = aggregate.totals(conn, filters, ("day",), TREND_COLUMNS, TREND_STATUSES)
+    for row in sorted(rows, key=lambda r: r["day"]):
+        period = row["day"] if by == "day" else _period(row["day"], by)
+        point = periods.get(period)
+        if point is None:
+            point = periods[period] = {"period": period, "runs": 0}
+            point.update(dict.fromkeys(TREND_STATUSES, 0))
+            point.update(size_before_bytes=0, size_after_bytes=0)
+        point["runs"] += row["runs"]
+        for status in TREND_STATUSES:
+            point[status] += row[status]
+        point["size_before_bytes"] += row["size_before_bytes"]
+        point["size_after_bytes"] += row["size_after_bytes"]
+    points = list(periods.values())
+    for point in points:
+        point["saved_bytes"] = point["size_before_bytes"] - point["size_after_bytes"]
     return {"by": by, "points": points, "filters": filters.as_json()}
+
+
+def codecs(conn: sqlite3.Connection, filters: Filters) -> dict[str, Any]:
+    """Video codec transitions (source -> target) of the filtered succeeded runs, most first.
+
+    Counts succeeded runs that recorded a video codec; ``target`` is null when the transcode
+    was skipped or no target was recorded; ``saved_bytes`` over the runs whose sizes are known.
+    """
+    rows = [
+        {
+            "source": row["source"] or None,
+            "target": row["target"] or None,
+            "runs": row["runs"],
+            "saved_bytes": row["saved_bytes"],
+        }
+        for row in aggregate.codec_totals(conn, filters)
+        if row["runs"]
+    ]
+    rows.sort(key=lambda e: (-e["runs"], e["source"] or "", e["target"] or ""))
+    return {"transitions": rows, "filters": filters.as_json()}
 
 
 def iter_runs(

@@ -1,14 +1,34 @@
-"""Rollups: finished runs summed per UTC day x policy x node x status.
+"""Rollups: finished runs summed per key, at several levels, in the same transaction as each write.
 
-One table of per-run SQL expressions drives everything: adding a run to its rollup row,
-rebuilding rollups from raw rows, and summing the raw runs of the edge days that a filter cuts
-in two. So an answer read from rollups and one computed from raw rows cannot drift apart.
+One table of per-run SQL expressions drives everything: adding a run to its rollup rows,
+taking runs out again (purge, a second finish), rebuilding rollups from raw rows, and summing
+the raw runs of the edge days that a filter cuts in two. So an answer read from rollups and one
+computed from raw rows cannot drift apart.
+
+Three families of sums, each kept at levels that differ only in their key:
+
+| family  | summed over                       | levels (table: key)                                   |
+|---------|-----------------------------------|-------------------------------------------------------|
+| runs    | finished runs                     | rollup_daily: day, policy, node, status               |
+|         |                                   | rollup_total: policy, node, status (all time)         |
+|         |                                   | rollup_day_status: day, status                        |
+| actions | actions of finished runs          | rollup_actions: day, policy, node, status, type       |
+|         |                                   | rollup_actions_total: policy, node, status, type      |
+| codecs  | succeeded runs naming a codec     | rollup_codecs: day, policy, node, status, source, target |
+|         |                                   | rollup_codecs_total: policy, node, status, source, target |
+
+A question reads the smallest level whose key holds what it filters and groups by (see
+``aggregate.py``), so whole-history answers read rows that do not grow with history.
+``rollup_paths`` (runs per path, running ones included) counts distinct files.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 KEY = ("day", "policy", "node", "status")
 KEY_EXPR = {
@@ -17,6 +37,9 @@ KEY_EXPR = {
     "node": "r.node",
     "status": "r.status",
 }
+FINISHED = "r.status != 'running'"
+DAY_START = "T00:00:00.000000Z"
+DAY_END = "T23:59:59.999999Z"
 
 
 def _removed(kind: str) -> str:
@@ -24,9 +47,13 @@ def _removed(kind: str) -> str:
     return f"CASE WHEN {before} > {after} THEN {before} - {after} ELSE 0 END"
 
 
-_SIZED = "r.size_before_bytes IS NOT NULL AND r.size_after_bytes IS NOT NULL"
+# CONTRACT 4: sizes count over finished runs whose size after is known (a running run that
+# already carries a size, as an imported one may, waits until it is finished)
+_SIZED = (
+    "r.status != 'running' AND r.size_before_bytes IS NOT NULL AND r.size_after_bytes IS NOT NULL"
+)
 
-# Summed columns: name -> expression over one run row ``r``.
+# Summed columns of the runs family: name -> expression over one run row ``r``.
 SUMS = {
     "runs": "1",
     "sized_runs": f"CASE WHEN {_SIZED} THEN 1 ELSE 0 END",
@@ -50,154 +77,373 @@ EXTREMES = {"first_run_at": ("MIN", "r.started_at"), "last_run_at": ("MAX", "r.s
 COLUMNS = (*SUMS, *EXTREMES)
 
 
-def _select_from_runs(where: str, grouped: bool) -> str:
-    keys = ", ".join(f"{KEY_EXPR[k]} AS {k}" for k in KEY)
-    if grouped:
-        sums = ", ".join(f"SUM({expr})" for expr in SUMS.values())
-        extremes = ", ".join(f"{agg}({expr})" for agg, expr in EXTREMES.values())
-        group = " GROUP BY " + ", ".join(KEY_EXPR[k] for k in KEY)
-    else:
-        sums = ", ".join(SUMS.values())
-        extremes = ", ".join(expr for _, expr in EXTREMES.values())
-        group = ""
-    return f"SELECT {keys}, {sums}, {extremes} FROM runs r WHERE {where}{group}"
+@dataclass(frozen=True)
+class Family:
+    """Sums of one kind of source row, with the extra key columns that split them."""
+
+    name: str
+    join: str  # what is joined to the runs ``r`` to reach the summed rows ("" for runs)
+    sums: dict[str, str]
+    extremes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)  # key column -> expression
+    condition: str = "1"  # which source rows count (besides the run being finished)
+
+    @property
+    def counter(self) -> str:
+        """The summed column that says whether a rollup row still counts anything."""
+        return next(iter(self.sums))
 
 
-def _upsert(select_sql: str) -> str:
-    updates = [f"{c} = {c} + excluded.{c}" for c in SUMS]
-    updates += [
-        "first_run_at = MIN(first_run_at, excluded.first_run_at)",
-        "last_run_at = MAX(last_run_at, excluded.last_run_at)",
-    ]
+RUNS = Family("runs", "", SUMS, EXTREMES)
+ACTIONS = Family(
+    "actions",
+    # CROSS JOIN: SQLite keeps runs as the outer loop (else a batch may scan every action)
+    " CROSS JOIN actions a",
+    {"count": "1", "failed": "CASE WHEN a.success THEN 0 ELSE 1 END"},
+    extra={"type": "COALESCE(a.type, '')"},
+    condition="a.run_id = r.id",
+)
+CODECS = Family(
+    "codecs",
+    "",
+    {
+        "runs": "1",
+        "saved_bytes": (
+            "CASE WHEN r.size_before_bytes IS NOT NULL AND r.size_after_bytes IS NOT NULL "
+            "THEN r.size_before_bytes - r.size_after_bytes ELSE 0 END"
+        ),
+    },
+    extra={
+        "source": "COALESCE(r.video_source_codec, '')",
+        "target": (
+            "CASE WHEN r.video_transcode_skipped = 1 THEN '' "
+            "ELSE COALESCE(r.video_target_codec, '') END"
+        ),
+    },
+    condition=(
+        "r.status = 'succeeded' AND "
+        "(r.video_source_codec IS NOT NULL OR r.video_target_codec IS NOT NULL)"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One rollup table: a family summed by ``key`` (a subset of KEY, in table order)."""
+
+    table: str
+    family: Family
+    key: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every key column, the family's extra ones last."""
+        return (*self.key, *self.family.extra)
+
+    def key_exprs(self) -> list[str]:
+        return [KEY_EXPR[k] for k in self.key] + list(self.family.extra.values())
+
+
+LEVELS = (
+    Level("rollup_daily", RUNS, KEY),
+    Level("rollup_total", RUNS, ("policy", "node", "status")),
+    Level("rollup_day_status", RUNS, ("day", "status")),
+    Level("rollup_actions", ACTIONS, KEY),
+    Level("rollup_actions_total", ACTIONS, ("policy", "node", "status")),
+    Level("rollup_codecs", CODECS, KEY),
+    Level("rollup_codecs_total", CODECS, ("policy", "node", "status")),
+)
+
+
+def levels(family: Family) -> list[Level]:
+    """The levels of ``family``, fewest rows first: all-time ones, then by key length."""
+    return sorted(
+        (lv for lv in LEVELS if lv.family is family),
+        key=lambda lv: ("day" in lv.key, len(lv.key)),
+    )
+
+
+# --- per-run contributions ------------------------------------------------------------------
+
+
+def contributions(level: Level, where: str, runs: str = "runs r") -> str:
+    """SELECT the sums of the finished source rows matching ``where``, grouped by ``level``.
+
+    ``runs`` is the FROM clause that yields the runs ``r`` (a batch can drive it).
+    """
+    fam = level.family
+    keys = ", ".join(f"{expr} AS {name}" for name, expr in zip(level.columns, level.key_exprs()))
+    values = [f"SUM({expr}) AS {name}" for name, expr in fam.sums.items()]
+    values += [f"{agg}({expr}) AS {name}" for name, (agg, expr) in fam.extremes.items()]
     return (
-        f"INSERT INTO rollup_daily ({', '.join(KEY)}, {', '.join(COLUMNS)}) {select_sql} "
-        f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {', '.join(updates)}"
+        f"SELECT {keys}, {', '.join(values)} FROM {runs}{fam.join} "
+        f"WHERE ({where}) AND {FINISHED} AND {fam.condition} "
+        f"GROUP BY {', '.join(level.key_exprs())}"
     )
 
 
-ADD_RUN_SQL = _upsert(_select_from_runs("r.id = ? AND r.status != 'running'", grouped=False))
-ADD_RUNS_SQL = _upsert(
-    _select_from_runs(
-        "r.id IN (SELECT id FROM temp.batch_ids) AND r.status != 'running'", grouped=True
-    )
-)
+def _value_names(level: Level) -> list[str]:
+    return [*level.family.sums, *level.family.extremes]
 
-_ACTION_KEYS = ", ".join(f"{KEY_EXPR[k]}" for k in KEY)
-_ACTION_SELECT = (
-    f"SELECT {_ACTION_KEYS}, COALESCE(a.type, ''), COUNT(*), SUM(CASE WHEN a.success THEN 0 ELSE 1 END) "
-    "FROM actions a JOIN runs r ON r.id = a.run_id WHERE {where} "
-    f"GROUP BY {_ACTION_KEYS}, COALESCE(a.type, '')"
-)
-_ACTION_UPSERT = (
-    f"INSERT INTO rollup_actions ({', '.join(KEY)}, type, count, failed) {{select}} "
-    f"ON CONFLICT ({', '.join(KEY)}, type) DO UPDATE SET "
-    "count = count + excluded.count, failed = failed + excluded.failed"
-)
-ADD_RUN_ACTIONS_SQL = _ACTION_UPSERT.format(
-    select=_ACTION_SELECT.format(where="r.id = ? AND r.status != 'running'")
-)
-ADD_ACTION_SQL = _ACTION_UPSERT.format(
-    select=_ACTION_SELECT.format(where="a.run_id = ? AND a.seq = ? AND r.status != 'running'")
-)
-ADD_RUNS_ACTIONS_SQL = _ACTION_UPSERT.format(
-    select=_ACTION_SELECT.format(
-        where="r.id IN (SELECT id FROM temp.batch_ids) AND r.status != 'running'"
+
+def _upsert(level: Level, select_sql: str) -> str:
+    fam = level.family
+    updates = [f"{c} = {c} + excluded.{c}" for c in fam.sums]
+    updates += [f"{c} = {agg}({c}, excluded.{c})" for c, (agg, _) in fam.extremes.items()]
+    columns = ", ".join([*level.columns, *_value_names(level)])
+    return (
+        f"INSERT INTO {level.table} ({columns}) {select_sql} "
+        f"ON CONFLICT ({', '.join(level.columns)}) DO UPDATE SET {', '.join(updates)}"
     )
-)
+
+
+ADD_RUN = [_upsert(lv, contributions(lv, "r.id = ?")) for lv in LEVELS]
+ADD_ACTION = [
+    _upsert(lv, contributions(lv, "r.id = ? AND a.seq = ?"))
+    for lv in LEVELS
+    if lv.family is ACTIONS
+]
 
 
 def add_run(conn: sqlite3.Connection, run_id: str) -> None:
-    """Add one just-finished run (and its actions) to the rollups."""
-    conn.execute(ADD_RUN_SQL, (run_id,))
-    conn.execute(ADD_RUN_ACTIONS_SQL, (run_id,))
+    """Add one just-finished run (its actions and codecs too) to every rollup level."""
+    for sql in ADD_RUN:
+        conn.execute(sql, (run_id,))
+
+
+# A batch: the ids in temp.batch_ids drive the join (CROSS JOIN keeps SQLite from starting at
+# another index of runs), and each family is summed once at its finest level into a scratch
+# table that every level of the family is then upserted from.
+_BATCH_RUNS = "temp.batch_ids b CROSS JOIN runs r"
+_BATCH_WHERE = "r.id = b.id"
+
+
+def _from_scratch(level: Level) -> str:
+    fam = level.family
+    keys = ", ".join(level.columns)
+    values = [f"SUM({c})" for c in fam.sums]
+    values += [f"{agg}({c})" for c, (agg, _) in fam.extremes.items()]
+    return f"SELECT {keys}, {', '.join(values)} FROM temp.rollup_scratch WHERE 1 GROUP BY {keys}"
 
 
 def add_batch(conn: sqlite3.Connection) -> None:
-    """Add the finished runs whose ids are in ``temp.batch_ids`` to the rollups."""
-    conn.execute(ADD_RUNS_SQL)
-    conn.execute(ADD_RUNS_ACTIONS_SQL)
+    """Add the finished runs whose ids are in ``temp.batch_ids`` to every rollup level."""
+    for family in (RUNS, ACTIONS, CODECS):
+        finest = max(levels(family), key=lambda lv: len(lv.key))
+        conn.execute("DROP TABLE IF EXISTS temp.rollup_scratch")
+        conn.execute(
+            "CREATE TEMP TABLE rollup_scratch AS "
+            + contributions(finest, _BATCH_WHERE, runs=_BATCH_RUNS)
+        )
+        for level in levels(family):
+            conn.execute(_upsert(level, _from_scratch(level)))
+    conn.execute("DROP TABLE IF EXISTS temp.rollup_scratch")
 
 
-def recompute_keys(conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str, str]]) -> None:
-    """Recompute the rollup rows of ``keys`` from the raw runs (after a purge)."""
-    key_where = " AND ".join(f"{KEY_EXPR[k]} = ?" for k in KEY)
-    for key in set(keys):
-        day = key[0]
-        # started_at range first so the index on started_at does the work
-        bounds = (f"{day}T00:00:00.000000Z", f"{day}T23:59:59.999999Z")
-        where = f"r.started_at BETWEEN ? AND ? AND {key_where} AND r.status != 'running'"
-        conn.execute(f"DELETE FROM rollup_daily WHERE {' AND '.join(f'{k} = ?' for k in KEY)}", key)
-        conn.execute(
-            f"DELETE FROM rollup_actions WHERE {' AND '.join(f'{k} = ?' for k in KEY)}", key
+def add_action(conn: sqlite3.Connection, run_id: str, seq: int) -> None:
+    """Add one action recorded after its run was finished (a late report)."""
+    for sql in ADD_ACTION:
+        conn.execute(sql, (run_id, seq))
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+PATH_CHUNK = 500
+
+
+def add_paths(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
+    """Count ``counts[path]`` more runs of each path (running ones included), and new paths."""
+    known: set[str] = set()
+    paths = list(counts)
+    for i in range(0, len(paths), PATH_CHUNK):
+        chunk = paths[i : i + PATH_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        known.update(
+            r[0]
+            for r in conn.execute(f"SELECT path FROM rollup_paths WHERE path IN ({marks})", chunk)
         )
-        insert_cols = f"{', '.join(KEY)}, {', '.join(COLUMNS)}"
-        conn.execute(
-            f"INSERT INTO rollup_daily ({insert_cols}) {_select_from_runs(where, grouped=True)}",
-            (*bounds, *key),
+    conn.executemany(
+        "UPDATE rollup_paths SET runs = runs + ? WHERE path = ?",
+        [(counts[p], p) for p in paths if p in known],
+    )
+    new = [(p, counts[p]) for p in paths if p not in known]
+    if new:
+        conn.executemany("INSERT INTO rollup_paths (path, runs) VALUES (?, ?)", new)
+        conn.execute("UPDATE rollup_counts SET value = value + ? WHERE name = 'files'", (len(new),))
+
+
+def remove_paths(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
+    """Count ``counts[path]`` fewer runs of each path; a path left with none is forgotten."""
+    conn.executemany(
+        "UPDATE rollup_paths SET runs = runs - ? WHERE path = ?",
+        [(n, p) for p, n in counts.items()],
+    )
+    gone = conn.executemany(
+        "DELETE FROM rollup_paths WHERE path = ? AND runs <= 0", [(p,) for p in counts]
+    ).rowcount
+    if gone:
+        conn.execute("UPDATE rollup_counts SET value = value - ? WHERE name = 'files'", (gone,))
+
+
+def files(conn: sqlite3.Connection) -> int:
+    """How many distinct paths have runs."""
+    return conn.execute("SELECT value FROM rollup_counts WHERE name = 'files'").fetchone()[0]
+
+
+# --- taking runs out ------------------------------------------------------------------------
+
+
+@contextmanager
+def removing(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> Iterator[None]:
+    """Take the finished runs matching ``where`` (over ``r``) out of every level, around a change.
+
+    Their sums are subtracted before the body runs (it deletes or rewrites those runs); after
+    it, rows left counting nothing are deleted and the first/last times of rows that may have
+    lost their extreme run are read again from the raw rows.
+    """
+    params = list(params)
+    suspects: list[tuple[Level, dict[str, Any]]] = []
+    touched: list[tuple[Level, list[list[Any]]]] = []
+    for level in LEVELS:
+        names = _value_names(level)
+        rows = conn.execute(contributions(level, where), params).fetchall()
+        if not rows:
+            continue
+        key_match = " AND ".join(f"{c} = ?" for c in level.columns)
+        current = f"SELECT {', '.join(names)} FROM {level.table} WHERE {key_match}"
+        sets = ", ".join(f"{c} = {c} - ?" for c in level.family.sums)
+        update = f"UPDATE {level.table} SET {sets} WHERE {key_match}"
+        keys = []
+        for row in rows:
+            key = [row[c] for c in level.columns]
+            keys.append(key)
+            if level.family.extremes:
+                before = conn.execute(current, key).fetchone()
+                if before is not None and any(before[c] == row[c] for c in level.family.extremes):
+                    suspects.append((level, dict(zip(level.columns, key))))
+            conn.execute(update, [row[c] for c in level.family.sums] + key)
+        touched.append((level, keys))
+    yield
+    for level, keys in touched:  # rows left counting nothing go
+        key_match = " AND ".join(f"{c} = ?" for c in level.columns)
+        conn.executemany(
+            f"DELETE FROM {level.table} WHERE {key_match} AND {level.family.counter} <= 0", keys
         )
-        conn.execute(
-            f"INSERT INTO rollup_actions ({', '.join(KEY)}, type, count, failed) "
-            + _ACTION_SELECT.format(where=where),
-            (*bounds, *key),
-        )
+    for level, key in suspects:
+        _reread_extremes(conn, level, key)
+
+
+def _reread_extremes(conn: sqlite3.Connection, level: Level, key: dict[str, Any]) -> None:
+    """Set a rollup row's first/last run times from the raw runs it sums (if it still exists)."""
+    clauses, params = [FINISHED], []
+    for name, value in key.items():
+        if name == "day":
+            clauses.append("r.started_at >= ? AND r.started_at <= ?")
+            params += [value + DAY_START, value + DAY_END]
+        elif name == "policy":
+            # keeps an index on policy usable where the policy is not empty
+            clauses.append("(r.policy = ? OR (? = '' AND r.policy IS NULL))")
+            params += [value, value]
+        else:
+            clauses.append(f"{KEY_EXPR[name]} = ?")
+            params.append(value)
+    where = " AND ".join(clauses)
+    # ORDER BY ... LIMIT 1 walks an index on (x, started_at) from one end
+    first = conn.execute(
+        f"SELECT r.started_at FROM runs r WHERE {where} ORDER BY r.started_at LIMIT 1", params
+    ).fetchone()
+    last = conn.execute(
+        f"SELECT r.started_at FROM runs r WHERE {where} ORDER BY r.started_at DESC LIMIT 1", params
+    ).fetchone()
+    key_match = " AND ".join(f"{c} = ?" for c in key)
+    conn.execute(
+        f"UPDATE {level.table} SET first_run_at = ?, last_run_at = ? WHERE {key_match}",
+        [first and first[0], last and last[0], *key.values()],
+    )
+
+
+# --- rebuilding -----------------------------------------------------------------------------
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
-    """Recompute every rollup from the raw rows (inside the caller's transaction)."""
-    conn.execute("DELETE FROM rollup_daily")
-    conn.execute("DELETE FROM rollup_actions")
+    """Recompute every rollup from the raw rows (inside the caller's transaction).
+
+    The daily level of each family is summed from the raw rows; coarser levels from it.
+    """
+    for level in LEVELS:
+        conn.execute(f"DELETE FROM {level.table}")
     conn.execute("DELETE FROM rollup_paths")
-    finished = "r.status != 'running'"
-    conn.execute(
-        f"INSERT INTO rollup_daily ({', '.join(KEY)}, {', '.join(COLUMNS)}) "
-        + _select_from_runs(finished, grouped=True)
-    )
-    conn.execute(
-        f"INSERT INTO rollup_actions ({', '.join(KEY)}, type, count, failed) "
-        + _ACTION_SELECT.format(where=finished)
-    )
+    for family in (RUNS, ACTIONS, CODECS):
+        daily, *coarser = sorted(levels(family), key=lambda lv: -len(lv.key))
+        conn.execute(_upsert(daily, contributions(daily, "1")))
+        for level in coarser:
+            keys = ", ".join(level.columns)
+            values = [f"SUM({c})" for c in family.sums]
+            values += [f"{agg}({c})" for c, (agg, _) in family.extremes.items()]
+            conn.execute(
+                f"INSERT INTO {level.table} ({keys}, {', '.join(_value_names(level))}) "
+                f"SELECT {keys}, {', '.join(values)} FROM {daily.table} GROUP BY {keys}"
+            )
     conn.execute(
         "INSERT INTO rollup_paths (path, runs) SELECT path, COUNT(*) FROM runs GROUP BY path"
     )
+    conn.execute(
+        "UPDATE rollup_counts SET value = (SELECT COUNT(*) FROM rollup_paths) WHERE name = 'files'"
+    )
 
 
-def raw_select(where: str, group: tuple[str, ...]) -> str:
-    """Sum the raw runs matching ``where`` into rollup columns, grouped by ``group`` keys."""
-    keys = [f"{KEY_EXPR[k]} AS {k}" for k in group]
-    sums = [f"SUM({expr}) AS {name}" for name, expr in SUMS.items()]
-    extremes = [f"{agg}({expr}) AS {name}" for name, (agg, expr) in EXTREMES.items()]
-    group_sql = (" GROUP BY " + ", ".join(KEY_EXPR[k] for k in group)) if group else ""
-    return f"SELECT {', '.join(keys + sums + extremes)} FROM runs r WHERE {where}{group_sql}"
+# --- reading --------------------------------------------------------------------------------
 
 
-def rollup_select(where: str, group: tuple[str, ...]) -> str:
-    """Sum rollup rows matching ``where`` (over alias ``r``), grouped by ``group`` keys."""
+def _wanted(family: Family, columns: tuple[str, ...] | None) -> tuple[dict, dict]:
+    if columns is None:
+        return family.sums, family.extremes
+    sums = {n: e for n, e in family.sums.items() if n in columns or n == family.counter}
+    return sums, {n: e for n, e in family.extremes.items() if n in columns}
+
+
+def _split(counter: str, statuses: tuple[str, ...]) -> list[str]:
+    """The counter summed once per status, in a column named after the status."""
+    return [f"SUM(CASE WHEN r.status = '{s}' THEN {counter} ELSE 0 END) AS {s}" for s in statuses]
+
+
+def raw_select(
+    where: str,
+    group: tuple[str, ...],
+    family: Family = RUNS,
+    columns: tuple[str, ...] | None = None,
+    split: tuple[str, ...] = (),
+) -> str:
+    """Sum the raw rows of runs matching ``where`` (running ones too), grouped by ``group``.
+
+    ``columns`` limits the sums to those (the family's counter is always there); each status
+    in ``split`` adds a column counting the rows of that status.
+    """
+    sums, extremes = _wanted(family, columns)
+    exprs = [KEY_EXPR.get(k) or family.extra[k] for k in group]
+    keys = [f"{expr} AS {k}" for expr, k in zip(exprs, group)]
+    values = [f"SUM({expr}) AS {name}" for name, expr in sums.items()]
+    values += _split(family.sums[family.counter], split)
+    values += [f"{agg}({expr}) AS {name}" for name, (agg, expr) in extremes.items()]
+    group_sql = f" GROUP BY {', '.join(exprs)}" if group else ""
+    return (
+        f"SELECT {', '.join(keys + values)} FROM runs r{family.join} "
+        f"WHERE ({where}) AND {family.condition}{group_sql}"
+    )
+
+
+def rollup_select(
+    level: Level,
+    where: str,
+    group: tuple[str, ...],
+    columns: tuple[str, ...] | None = None,
+    split: tuple[str, ...] = (),
+) -> str:
+    """Sum the rows of ``level`` matching ``where`` (over alias ``r``), grouped by ``group``."""
+    sums, extremes = _wanted(level.family, columns)
     keys = [f"r.{k} AS {k}" for k in group]
-    sums = [f"SUM(r.{name}) AS {name}" for name in SUMS]
-    extremes = [f"{agg}(r.{name}) AS {name}" for name, (agg, _) in EXTREMES.items()]
+    values = [f"SUM(r.{name}) AS {name}" for name in sums]
+    values += _split(f"r.{level.family.counter}", split)
+    values += [f"{agg}(r.{name}) AS {name}" for name, (agg, _) in extremes.items()]
     group_sql = (" GROUP BY " + ", ".join(f"r.{k}" for k in group)) if group else ""
-    return (
-        f"SELECT {', '.join(keys + sums + extremes)} FROM rollup_daily r WHERE {where}{group_sql}"
-    )
-
-
-def raw_actions_select(where: str, group: tuple[str, ...]) -> str:
-    """Count raw actions of runs matching ``where``, by action type and ``group`` keys."""
-    keys = [f"{KEY_EXPR[k]} AS {k}" for k in group]
-    group_sql = ", ".join([KEY_EXPR[k] for k in group] + ["COALESCE(a.type, '')"])
-    columns = ", ".join([*keys, "COALESCE(a.type, '') AS type"])
-    return (
-        f"SELECT {columns}, COUNT(*) AS count, "
-        "SUM(CASE WHEN a.success THEN 0 ELSE 1 END) AS failed "
-        f"FROM actions a JOIN runs r ON r.id = a.run_id WHERE {where} GROUP BY {group_sql}"
-    )
-
-
-def rollup_actions_select(where: str, group: tuple[str, ...]) -> str:
-    """Sum action rollups matching ``where`` (over alias ``r``), by type and ``group`` keys."""
-    keys = [f"r.{k} AS {k}" for k in group]
-    group_sql = ", ".join([f"r.{k}" for k in group] + ["r.type"])
-    return (
-        f"SELECT {', '.join([*keys, 'r.type AS type'])}, SUM(r.count) AS count, "
-        f"SUM(r.failed) AS failed FROM rollup_actions r WHERE {where} GROUP BY {group_sql}"
-    )
+    return f"SELECT {', '.join(keys + values)} FROM {level.table} r WHERE {where}{group_sql}"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Any
 
 from ..errors import BadParameter
-from ..filters import STATUSES, Filters, iso, parse_when
+from ..filters import STATUSES, Filters, iso
 from ..liveness import is_alive
 from . import rollups
 from .shapes import (
@@ -43,10 +44,6 @@ def _insert(table: str, columns: Iterable[str]) -> str:
 INSERT_RUN = _insert("runs", (*RUN_COLUMNS, "last_activity_at", "pid", "process_started"))
 INSERT_ACTION = _insert("actions", ("run_id", "seq", *ACTION_FIELDS))
 INSERT_PHASE = _insert("phases", ("run_id", "seq", *PHASE_FIELDS))
-ADD_PATH = (
-    "INSERT INTO rollup_paths (path, runs) VALUES (?, ?) "
-    "ON CONFLICT (path) DO UPDATE SET runs = runs + excluded.runs"
-)
 
 
 def begin_run(conn: sqlite3.Connection, run: dict[str, Any]) -> None:
@@ -58,7 +55,7 @@ def begin_run(conn: sqlite3.Connection, run: dict[str, Any]) -> None:
             [columns[c] for c in RUN_COLUMNS]
             + [run["started_at"], run.get("pid"), run.get("process_started")],
         )
-        conn.execute(ADD_PATH, (columns["path"], 1))
+        rollups.add_paths(conn, {columns["path"]: 1})
 
 
 def record_action(conn: sqlite3.Connection, run_id: str, action: dict[str, Any], when: str) -> bool:
@@ -74,14 +71,8 @@ def record_action(conn: sqlite3.Connection, run_id: str, action: dict[str, Any],
         conn.execute(INSERT_ACTION, [run_id, seq, *(columns[c] for c in ACTION_FIELDS)])
         conn.execute("UPDATE runs SET last_activity_at = ? WHERE id = ?", (when, run_id))
         if row["status"] != "running":
-            conn.execute(rollups.ADD_ACTION_SQL, (run_id, seq))
+            rollups.add_action(conn, run_id, seq)
     return True
-
-
-def _key(conn: sqlite3.Connection, run_id: str) -> tuple[str, str, str, str] | None:
-    keys = ", ".join(rollups.KEY_EXPR[k] for k in rollups.KEY)
-    row = conn.execute(f"SELECT {keys} FROM runs r WHERE r.id = ?", (run_id,)).fetchone()
-    return None if row is None else tuple(row)
 
 
 def finish_run(
@@ -92,30 +83,35 @@ def finish_run(
         row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return False
-        old_key = _key(conn, run_id)
         if fields.get("total_changes") is None:
             fields = dict(fields)
             fields["total_changes"] = conn.execute(
                 "SELECT COUNT(*) FROM actions WHERE run_id = ? AND success", (run_id,)
             ).fetchone()[0]
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*fields.values(), run_id])
+        # finished twice, or reaped as interrupted before its end arrived: out of the rollups
+        # as it was, back in as it is now
+        counted = row["status"] != "running"
+        with rollups.removing(conn, "r.id = ?", [run_id]) if counted else nullcontext():
+            conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*fields.values(), run_id])
         conn.execute("DELETE FROM phases WHERE run_id = ?", (run_id,))
         conn.executemany(
             INSERT_PHASE,
             [[run_id, i, *(p.get(c) for c in PHASE_FIELDS)] for i, p in enumerate(phases, 1)],
         )
-        if row["status"] == "running":
-            rollups.add_run(conn, run_id)
-        else:  # finished twice, or reaped as interrupted before its end arrived
-            rollups.recompute_keys(conn, [k for k in (old_key, _key(conn, run_id)) if k])
+        rollups.add_run(conn, run_id)
     return True
 
 
 def reap_interrupted(
     conn: sqlite3.Connection, node: str, stale_after: float, now: datetime | None = None
 ) -> int:
-    """Mark runs whose process died as interrupted; answers how many."""
+    """Mark runs whose process died as interrupted; answers how many.
+
+    A run of this node is dead when its process (pid and start time) is gone, whatever its age;
+    a run of another node, whose processes cannot be seen from here, when it has shown no
+    activity (its recorder touches it while it lives) for ``stale_after`` seconds.
+    """
     rows = conn.execute(
         "SELECT id, node, pid, process_started, last_activity_at FROM runs WHERE status = 'running'"
     ).fetchall()
@@ -125,34 +121,114 @@ def reap_interrupted(
     dead = [
         r["id"]
         for r in rows
-        if (r["node"] == node and not is_alive(r["pid"], r["process_started"]))
-        or (r["last_activity_at"] or "") < cutoff
+        if (
+            not is_alive(r["pid"], r["process_started"])
+            if r["node"] == node
+            else (r["last_activity_at"] or "") < cutoff
+        )
     ]
     if not dead:
         return 0
+    reaped = 0
     with transaction(conn):
         for run_id in dead:
-            changed = conn.execute(
+            changed = conn.execute(  # a run touched since it was read above is left alone
                 "UPDATE runs SET status = 'interrupted', error = COALESCE(error, ?) "
-                "WHERE id = ? AND status = 'running'",
-                ("interrupted: the processing stopped before the file was done", run_id),
+                "WHERE id = ? AND status = 'running' "
+                "AND (node = ? OR COALESCE(last_activity_at, '') < ?)",
+                (
+                    "interrupted: the processing stopped before the file was done",
+                    run_id,
+                    node,
+                    cutoff,
+                ),
             ).rowcount
             if changed:
+                reaped += 1
                 rollups.add_run(conn, run_id)
-    return len(dead)
+    return reaped
+
+
+def touch_runs(conn: sqlite3.Connection, run_ids: list[str], when: str) -> None:
+    """Mark runs still in flight as active at ``when`` (the recorder's heartbeat)."""
+    with transaction(conn):
+        conn.executemany(
+            "UPDATE runs SET last_activity_at = ? WHERE id = ? AND status = 'running'",
+            [(when, run_id) for run_id in run_ids],
+        )
+
+
+_MAX_INT = 2**63
+_RUN_INTS = (
+    "size_before_bytes",
+    "size_after_bytes",
+    "audio_tracks_transcoded",
+    "audio_tracks_preserved",
+    "phases_completed",
+    "phases_total",
+    "total_changes",
+)
+_RUN_TEXTS = (
+    "job_id",
+    "output_path",
+    "policy",
+    "video_source_codec",
+    "video_target_codec",
+    "video_skip_reason",
+    "encoder_type",
+    "hash_before",
+    "hash_after",
+    "error",
+    "source",
+)
+_ACTION_TEXTS = ("type", "track_type", "rule", "message", "phase")
+_PHASE_NUMBERS = (
+    "wall_time_seconds",
+    "bytes_read",
+    "bytes_written",
+    "encoding_fps",
+    "encoding_bitrate",
+)
 
 
 def _normal_time(value: Any) -> str | None:
+    """An ISO-8601 time (UTC when it has no offset) in the stored form; ValueError otherwise."""
     if value is None or value == "":
         return None
-    return iso(parse_when(str(value)))
+    if not isinstance(value, str):
+        raise ValueError(value)
+    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    return iso(moment)
+
+
+def _check_value(where: str, value: Any, kind: str) -> None:
+    """Raise ValueError unless ``value`` is None or of ``kind`` (int, count, number, text, bool)."""
+    if value is None:
+        return
+    if kind == "text":
+        ok = isinstance(value, str)
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and abs(value) < _MAX_INT
+    else:  # int, or count (an int that cannot be negative)
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < _MAX_INT
+        ok = ok and (kind == "int" or value >= 0)
+    if not ok:
+        want = {"count": "a whole number >= 0", "int": "a whole number"}.get(kind, kind)
+        raise ValueError(f"{where} is {value!r}: it must be {want} or null")
 
 
 def check_run(run: Any) -> dict[str, Any]:
-    """Validate an imported run; raises ValueError naming the field."""
+    """Validate an imported run (Run shape); raises ValueError naming the field.
+
+    Everything a run will store is checked before any of it is written, so a bad run is
+    skipped whole and never half-imported.
+    """
     if not isinstance(run, dict):
         raise ValueError("a run must be a JSON object")
-    for field in ("id", "path", "started_at", "status"):
+    for field in ("id", "path", "started_at", "status", "node"):
         if not run.get(field) or not isinstance(run[field], str):
             raise ValueError(f"missing or non-text field {field!r}")
     if run["status"] not in STATUSES:
@@ -163,9 +239,40 @@ def check_run(run: Any) -> dict[str, Any]:
             out[field] = _normal_time(run.get(field))
         except ValueError:
             raise ValueError(f"{field} {run.get(field)!r} is not an ISO-8601 time") from None
+    for field in _RUN_INTS:
+        _check_value(field, run.get(field), "count")
+    for field in _RUN_TEXTS:
+        _check_value(field, run.get(field), "text")
+    _check_value("duration_seconds", run.get("duration_seconds"), "number")
+    _check_value("video_transcode_skipped", run.get("video_transcode_skipped"), "bool")
+    file_id = run.get("file_id")
+    if not (file_id is None or isinstance(file_id, str)):
+        _check_value("file_id", file_id, "int")
+    for when in ("tracks_before", "tracks_after"):
+        counts = run.get(when)
+        if counts is None:
+            continue
+        if not isinstance(counts, dict):
+            raise ValueError(f"{when} must be an object of track counts")
+        for kind, value in counts.items():
+            _check_value(f"{when}.{kind}", value, "count")
     for field in ("actions", "phases"):
-        if not isinstance(out.get(field) or [], list):
+        items = out.get(field) or []
+        if not isinstance(items, list):
             raise ValueError(f"{field} must be a list")
+        for number, item in enumerate(items, 1):
+            if not isinstance(item, dict):
+                raise ValueError(f"{field}[{number}] must be an object")
+            if field == "actions":
+                for name in _ACTION_TEXTS:
+                    _check_value(f"actions[{number}].{name}", item.get(name), "text")
+                _check_value(f"actions[{number}].track_index", item.get("track_index"), "int")
+                _check_value(f"actions[{number}].duration_ms", item.get("duration_ms"), "number")
+                _check_value(f"actions[{number}].success", item.get("success"), "bool")
+            else:
+                _check_value(f"phases[{number}].name", item.get("name"), "text")
+                for name in _PHASE_NUMBERS:
+                    _check_value(f"phases[{number}].{name}", item.get(name), "number")
     return out
 
 
@@ -237,7 +344,7 @@ def import_runs(
             paths: dict[str, int] = {}
             for run in fresh:
                 paths[run["path"]] = paths.get(run["path"], 0) + 1
-            conn.executemany(ADD_PATH, list(paths.items()))
+            rollups.add_paths(conn, paths)
         if on_progress:
             on_progress(dict(counts))
     return counts
@@ -256,23 +363,15 @@ def purge(
     if dry_run:
         matched = conn.execute(f"SELECT COUNT(*) FROM runs r WHERE {where}", params).fetchone()[0]
         return {"matched": matched, "deleted": 0}
-    keys_sql = ", ".join(rollups.KEY_EXPR[k] for k in rollups.KEY)
     with transaction(conn):
-        keys = [
-            tuple(r)
-            for r in conn.execute(f"SELECT DISTINCT {keys_sql} FROM runs r WHERE {where}", params)
-        ]
         paths = conn.execute(
             f"SELECT r.path, COUNT(*) FROM runs r WHERE {where} GROUP BY r.path", params
         ).fetchall()
-        deleted = conn.execute(
-            f"DELETE FROM runs WHERE id IN (SELECT r.id FROM runs r WHERE {where})", params
-        ).rowcount
-        rollups.recompute_keys(conn, keys)
-        conn.executemany(
-            "UPDATE rollup_paths SET runs = runs - ? WHERE path = ?", [(n, p) for p, n in paths]
-        )
-        conn.execute("DELETE FROM rollup_paths WHERE runs <= 0")
+        with rollups.removing(conn, where, params):
+            deleted = conn.execute(
+                f"DELETE FROM runs WHERE id IN (SELECT r.id FROM runs r WHERE {where})", params
+            ).rowcount
+        rollups.remove_paths(conn, {p: n for p, n in paths})
     return {"matched": deleted, "deleted": deleted}
 
 

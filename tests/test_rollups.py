@@ -1,0 +1,534 @@
+"""Rollups agree with the raw rows: every aggregate equals a naive pure-Python computation.
+
+Hypothesis builds histories (live runs that finish, fail, die or finish late; imports with
+every status; purges; reaps) on a real SQLite file, keeps a plain-Python model of the same
+runs, then asks ``summary``, ``policies``, ``policy``, ``trend`` and ``codecs`` under random
+filters whose ``since``/``until`` cut days in two near midnight. ``rebuild_rollups()`` must give
+the very rollup rows the incremental path kept.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from vpo_stats_plugin.errors import NotFound
+from vpo_stats_plugin.filters import Filters
+from vpo_stats_plugin.liveness import this_process
+from vpo_stats_plugin.store import Store, open_store, rollups
+
+NODE = "node-a"
+NODES = (NODE, "node-b")
+POLICIES = (None, "strip", "hevc", 'o\'dd "name"')
+STATUSES = ("running", "succeeded", "failed", "interrupted")
+DAYS = ("2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01", "2024-03-03", "2024-03-04")
+TIMES = (
+    "00:00:00.000000",
+    "00:00:00.000001",
+    "00:00:01.500000",
+    "11:59:59.999999",
+    "12:00:00.000000",
+    "23:59:59.000000",
+    "23:59:59.999998",
+    "23:59:59.999999",
+)
+PATHS = tuple(f"/media/film-{i}.mkv" for i in range(6))
+KINDS = ("video", "audio", "subtitle", "attachment")
+ACTION_TYPES = ("remove_track", "transcode", "set_default", None)
+CODECS = (None, "h264", "hevc")
+DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
+STALE_AFTER = 100 * 365 * 86400.0  # nothing generated here is ever stale by age
+ROLLUP_TABLES = (*(level.table for level in rollups.LEVELS), "rollup_paths", "rollup_counts")
+
+# ---------------------------------------------------------------------------------------------
+# strategies
+
+small = st.one_of(st.none(), st.integers(0, 5))
+sizes = st.one_of(st.none(), st.integers(0, 10**12))
+# multiples of 1/8: sums are exact in binary floating point, whatever their order
+durations = st.one_of(st.none(), st.integers(0, 8000).map(lambda n: n / 8))
+stamps = st.builds(lambda d, t: f"{d}T{t}Z", st.sampled_from(DAYS), st.sampled_from(TIMES))
+
+
+@st.composite
+def tracks(draw: st.DrawFn) -> dict[str, int | None]:
+    return {kind: draw(small) for kind in KINDS}
+
+
+@st.composite
+def actions(draw: st.DrawFn) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": draw(st.sampled_from(ACTION_TYPES)),
+            "track_type": draw(st.sampled_from(("audio", "subtitle", None))),
+            "track_index": draw(st.one_of(st.none(), st.integers(0, 9))),
+            "success": draw(st.booleans()),
+            "duration_ms": draw(st.one_of(st.none(), st.integers(0, 100))),
+        }
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+
+
+@st.composite
+def outcomes(draw: st.DrawFn, statuses: tuple[str, ...]) -> dict[str, Any]:
+    """The fields a finished (or imported) run may carry."""
+    return {
+        "status": draw(st.sampled_from(statuses)),
+        "duration_seconds": draw(durations),
+        "size_after_bytes": draw(sizes),
+        "tracks_after": draw(tracks()),
+        "video_source_codec": draw(st.sampled_from(CODECS)),
+        "video_target_codec": draw(st.sampled_from(CODECS)),
+        "video_transcode_skipped": draw(st.sampled_from((None, True, False))),
+        "audio_tracks_transcoded": draw(small),
+        "audio_tracks_preserved": draw(small),
+    }
+
+
+@st.composite
+def new_run(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "id": str(uuid.UUID(int=draw(st.integers(0, 2**122)), version=4)),
+        "path": draw(st.sampled_from(PATHS)),
+        "policy": draw(st.sampled_from(POLICIES)),
+        "node": draw(st.sampled_from(NODES)),
+        "started_at": draw(stamps),
+        "size_before_bytes": draw(sizes),
+        "tracks_before": draw(tracks()),
+    }
+
+
+@st.composite
+def live_op(draw: st.DrawFn) -> tuple:
+    """A run recorded by the hooks: begun, actions, then finished, left running, or died."""
+    run = draw(new_run())
+    end = draw(st.sampled_from(("finish", "finish", "running", "dies", "dies-then-finishes")))
+    return (
+        "live",
+        run,
+        draw(actions()),
+        end,
+        draw(outcomes(("succeeded", "failed"))),
+        draw(actions()),  # actions that arrive after the end (a late or repeated report)
+        draw(st.booleans()),  # finished twice
+    )
+
+
+@st.composite
+def import_op(draw: st.DrawFn) -> tuple:
+    runs = []
+    for _ in range(draw(st.integers(1, 6))):
+        run = {**draw(new_run()), **draw(outcomes(STATUSES))}
+        if run["status"] == "running":
+            run["size_after_bytes"] = draw(st.sampled_from((None, run["size_after_bytes"])))
+        run["actions"] = draw(actions())
+        runs.append(run)
+    return ("import", runs, draw(st.integers(1, 4)), draw(st.booleans()))
+
+
+@st.composite
+def filters(draw: st.DrawFn, allow_empty: bool = True) -> dict[str, str | None]:
+    def bound() -> str | None:
+        kind = draw(st.sampled_from(("none", "date", "stamp")))
+        if kind == "none":
+            return None
+        if kind == "date":
+            return draw(st.sampled_from((*DAYS, "2024-03-02")))
+        return draw(stamps)
+
+    since, until = bound(), bound()
+    if since and until and Filters.parse(since=since).since > Filters.parse(until=until).until:
+        since, until = until, since
+        if Filters.parse(since=since).since > Filters.parse(until=until).until:
+            since = None
+    values = {
+        "since": since,
+        "until": until,
+        "policy": draw(st.sampled_from((None, *POLICIES[1:], "nobody"))),
+        "node": draw(st.sampled_from((None, *NODES))),
+        "status": draw(st.sampled_from((None, *STATUSES))),
+    }
+    if not allow_empty and not any(values.values()):
+        values["policy"] = "strip"
+    return values
+
+
+ops = st.lists(
+    st.one_of(
+        live_op(),
+        live_op(),
+        import_op(),
+        st.tuples(st.just("purge"), filters(allow_empty=False), st.booleans()),
+        st.just(("reap",)),
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+# ---------------------------------------------------------------------------------------------
+# the model: runs as plain dicts, and the answers computed from them naively
+
+
+class Model:
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.pids: dict[str, int] = {}
+
+    def matching(self, f: Filters) -> list[dict[str, Any]]:
+        out = []
+        for run in self.runs.values():
+            if f.since is not None and run["started_at"] < f.since:
+                continue
+            if f.until is not None and run["started_at"] > f.until:
+                continue
+            if any(
+                getattr(f, k) is not None and run[k] != getattr(f, k)
+                for k in ("policy", "node", "status")
+            ):
+                continue
+            out.append(run)
+        return out
+
+    def reap(self, live_pid: int) -> None:
+        for run_id, run in self.runs.items():
+            dead = run["node"] == NODE and self.pids.get(run_id) != live_pid
+            if run["status"] == "running" and dead:
+                run["status"] = "interrupted"
+
+
+def _sized(run: dict[str, Any]) -> bool:
+    return (
+        run["status"] != "running"
+        and run.get("size_before_bytes") is not None
+        and run.get("size_after_bytes") is not None
+    )
+
+
+def _sizes(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    before = sum(r["size_before_bytes"] for r in runs if _sized(r))
+    after = sum(r["size_after_bytes"] for r in runs if _sized(r))
+    return {
+        "size_before_bytes": before,
+        "size_after_bytes": after,
+        "saved_bytes": before - after,
+        "saved_percent": round((before - after) * 100.0 / before, 2) if before else 0.0,
+    }
+
+
+def _count(runs: list[dict[str, Any]], status: str) -> int:
+    return sum(1 for r in runs if r["status"] == status)
+
+
+def _removed(run: dict[str, Any], kind: str) -> int:
+    before = (run.get("tracks_before") or {}).get(kind)
+    after = (run.get("tracks_after") or {}).get(kind)
+    return before - after if before is not None and after is not None and before > after else 0
+
+
+def naive_summary(runs: list[dict[str, Any]], f: Filters) -> dict[str, Any]:
+    timed = [r["duration_seconds"] for r in runs if r.get("duration_seconds") is not None]
+    starts = [r["started_at"] for r in runs]
+    return {
+        "runs": len(runs),
+        **{s: _count(runs, s) for s in ("succeeded", "failed", "interrupted", "running")},
+        "files": len({r["path"] for r in runs}),
+        **_sizes(runs),
+        "tracks_removed": {
+            k: sum(_removed(r, k) for r in runs) for k in ("audio", "subtitle", "attachment")
+        },
+        "videos_transcoded": sum(
+            1
+            for r in runs
+            if r["status"] == "succeeded"
+            and r.get("video_target_codec") is not None
+            and not r.get("video_transcode_skipped")
+        ),
+        "videos_transcode_skipped": sum(1 for r in runs if r.get("video_transcode_skipped")),
+        "audio_tracks_transcoded": sum(r.get("audio_tracks_transcoded") or 0 for r in runs),
+        "audio_tracks_preserved": sum(r.get("audio_tracks_preserved") or 0 for r in runs),
+        "duration_seconds": {
+            "total": round(sum(timed), 3),
+            "mean": round(sum(timed) / len(timed), 3) if timed else 0.0,
+        },
+        "first_run_at": min(starts, default=None),
+        "last_run_at": max(starts, default=None),
+        "filters": f.as_json(),
+    }
+
+
+def _policy_row(name: str | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "policy": name,
+        "runs": len(runs),
+        **{s: _count(runs, s) for s in ("succeeded", "failed", "interrupted", "running")},
+        **_sizes(runs),
+        "last_run_at": max(r["started_at"] for r in runs),
+    }
+
+
+def naive_policies(runs: list[dict[str, Any]], f: Filters, sort: str) -> dict[str, Any]:
+    by: dict[str | None, list[dict[str, Any]]] = {}
+    for run in runs:
+        by.setdefault(run["policy"], []).append(run)
+    rows = [_policy_row(name, items) for name, items in by.items()]
+    rows.sort(key=lambda r: r["policy"] or "")
+    if sort == "runs":
+        rows.sort(key=lambda r: r["runs"], reverse=True)
+    elif sort == "saved":
+        rows.sort(key=lambda r: r["saved_bytes"], reverse=True)
+    return {"policies": rows, "filters": f.as_json()}
+
+
+def naive_policy(runs: list[dict[str, Any]], name: str, f: Filters) -> dict[str, Any] | None:
+    mine = [r for r in runs if r["policy"] == name]
+    if not mine:
+        return None
+    counts: dict[str | None, list[int]] = {}
+    for run in mine:
+        for action in run["actions"]:
+            entry = counts.setdefault(action["type"], [0, 0])
+            entry[0] += 1
+            entry[1] += 0 if action["success"] else 1
+    listed = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0] or ""))
+    return {
+        **_policy_row(name, mine),
+        "actions": [{"type": t, "count": c, "failed": x} for t, (c, x) in listed],
+        "filters": f.as_json(),
+    }
+
+
+def _period(day: str, by: str) -> str:
+    if by == "month":
+        return day[:7]
+    if by == "week":
+        d = date.fromisoformat(day)
+        return (d - timedelta(days=d.weekday())).isoformat()
+    return day
+
+
+def naive_trend(runs: list[dict[str, Any]], f: Filters, by: str) -> dict[str, Any]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(_period(run["started_at"][:10], by), []).append(run)
+    points = []
+    for period in sorted(groups):
+        items = groups[period]
+        sizes = _sizes(items)
+        points.append(
+            {
+                "period": period,
+                "runs": len(items),
+                **{s: _count(items, s) for s in ("succeeded", "failed", "interrupted", "running")},
+                "size_before_bytes": sizes["size_before_bytes"],
+                "size_after_bytes": sizes["size_after_bytes"],
+                "saved_bytes": sizes["saved_bytes"],
+            }
+        )
+    return {"by": by, "points": points, "filters": f.as_json()}
+
+
+def naive_codecs(runs: list[dict[str, Any]], f: Filters) -> dict[str, Any]:
+    totals: dict[tuple, dict[str, Any]] = {}
+    for run in runs:
+        if run["status"] != "succeeded":
+            continue
+        source, target = run.get("video_source_codec"), run.get("video_target_codec")
+        if source is None and target is None:
+            continue
+        if run.get("video_transcode_skipped"):
+            target = None
+        entry = totals.setdefault(
+            (source, target), {"source": source, "target": target, "runs": 0, "saved_bytes": 0}
+        )
+        entry["runs"] += 1
+        before, after = run.get("size_before_bytes"), run.get("size_after_bytes")
+        entry["saved_bytes"] += before - after if before is not None and after is not None else 0
+    rows = sorted(totals.values(), key=lambda e: (-e["runs"], e["source"] or "", e["target"] or ""))
+    return {"transitions": rows, "filters": f.as_json()}
+
+
+# ---------------------------------------------------------------------------------------------
+# applying operations to the store and to the model alike
+
+
+def _finish_fields(outcome: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: v for k, v in outcome.items() if k != "tracks_after"}
+    for kind in KINDS:
+        fields[f"tracks_after_{kind}"] = outcome["tracks_after"][kind]
+    skipped = fields["video_transcode_skipped"]
+    fields["video_transcode_skipped"] = None if skipped is None else int(skipped)
+    fields["finished_at"] = fields["last_activity_at"] = "2024-03-05T00:00:00.000000Z"
+    return fields
+
+
+def apply(store: Store, model: Model, op: tuple, live: tuple[int, float | None]) -> None:
+    kind = op[0]
+    if kind == "live":
+        _, run, first, end, outcome, late, twice = op
+        if run["id"] in model.runs:
+            return
+        pid, started = live if end in ("finish", "running") else (DEAD_PID, None)
+        store.begin_run(
+            {**run, "status": "running", "source": "hooks", "pid": pid, "process_started": started}
+        )
+        model.runs[run["id"]] = {**run, "status": "running", "actions": []}
+        model.pids[run["id"]] = pid
+        for action in first:
+            assert store.record_action(run["id"], action)
+            model.runs[run["id"]]["actions"].append(action)
+        if end == "running":
+            return
+        if end.startswith("dies"):
+            if run["node"] != NODE:
+                return  # another node's dead run is only reaped when stale
+            store.reap_interrupted()
+            model.reap(live[0])
+            if end == "dies":
+                return
+        for _ in range(2 if twice else 1):
+            assert store.finish_run(run["id"], _finish_fields(outcome), [])
+            model.runs[run["id"]].update(outcome)
+        for action in late:
+            assert store.record_action(run["id"], action)
+            model.runs[run["id"]]["actions"].append(action)
+    elif kind == "import":
+        _, runs, batch_size, again = op
+        counts = store.import_runs(runs, batch_size=batch_size)
+        fresh = 0
+        for run in runs:
+            if run["id"] not in model.runs:
+                model.runs[run["id"]] = dict(run)
+                fresh += 1
+        assert counts["imported"] == fresh
+        if again:
+            assert store.import_runs(runs, batch_size=batch_size)["imported"] == 0
+    elif kind == "purge":
+        _, values, everything = op
+        f = Filters() if everything else Filters.parse(**values)
+        doomed = [r["id"] for r in model.matching(f) if r["status"] != "running"]
+        assert store.purge(f, all=everything, dry_run=True) == {
+            "matched": len(doomed),
+            "deleted": 0,
+        }
+        assert store.purge(f, all=everything, dry_run=False) == {
+            "matched": len(doomed),
+            "deleted": len(doomed),
+        }
+        for run_id in doomed:
+            del model.runs[run_id]
+    elif kind == "reap":
+        store.reap_interrupted()
+        model.reap(live[0])
+
+
+def rollup_rows(store: Store) -> dict[str, list[tuple]]:
+    out = {}
+    for table in ROLLUP_TABLES:
+        rows = store.conn.execute(f"SELECT * FROM {table}").fetchall()
+        out[table] = sorted((tuple(r) for r in rows), key=repr)
+    return out
+
+
+@contextmanager
+def scratch_store() -> Iterator[Store]:
+    with tempfile.TemporaryDirectory() as scratch:
+        store = open_store(Path(scratch) / "stats.db", node=NODE, stale_after=STALE_AFTER)
+        try:
+            store.summary(Filters())  # the first read reaps; later reaps are explicit
+            yield store
+        finally:
+            store.close()
+
+
+def check_answers(store: Store, model: Model, values: dict[str, str | None]) -> None:
+    f = Filters.parse(**values)
+    runs = model.matching(f)
+    assert store.summary(f) == naive_summary(runs, f)
+    for sort in ("runs", "saved", "name"):
+        assert store.policies(f, sort=sort) == naive_policies(runs, f, sort)
+    for by in ("day", "week", "month"):
+        assert store.trend(f, by=by) == naive_trend(runs, f, by)
+    assert store.codecs(f) == naive_codecs(runs, f)
+    for name in POLICIES[1:]:
+        if f.policy is not None and f.policy != name:
+            continue
+        expected = naive_policy(runs, name, f)
+        if expected is None:
+            with pytest.raises(NotFound):
+                store.policy(name, f)
+        else:
+            assert store.policy(name, f) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# the properties
+
+PROPERTY = settings(
+    max_examples=int(os.environ.get("VPO_STATS_ROLLUP_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@PROPERTY
+@given(history=ops, questions=st.lists(filters(), min_size=1, max_size=8))
+def test_aggregates_equal_a_naive_computation(history: list[tuple], questions: list) -> None:
+    note(f"history={history!r}")
+    live = this_process()
+    model = Model()
+    with scratch_store() as store:
+        for op in history:
+            apply(store, model, op, live)
+        check_answers(store, model, {})
+        for values in questions:
+            note(f"filters={values!r}")
+            check_answers(store, model, values)
+
+
+@PROPERTY
+@given(history=ops)
+def test_rebuilt_rollups_equal_the_incremental_ones(history: list[tuple]) -> None:
+    note(f"history={history!r}")
+    live = this_process()
+    model = Model()
+    with scratch_store() as store:
+        for op in history:
+            apply(store, model, op, live)
+        incremental = rollup_rows(store)
+        store.rebuild_rollups()
+        assert rollup_rows(store) == incremental
+
+
+def test_a_run_reaped_then_finished_moves_between_rollup_rows(store: Store) -> None:
+    """The late after-file of a run already counted as interrupted replaces it, not adds."""
+    run_id = str(uuid.uuid4())
+    store.begin_run(
+        {
+            "id": run_id,
+            "path": "/m/a.mkv",
+            "policy": "p",
+            "node": store.node,
+            "status": "running",
+            "started_at": "2024-01-01T23:59:59.999999Z",
+            "size_before_bytes": 100,
+            "pid": DEAD_PID,
+        }
+    )
+    assert store.reap_interrupted() == 1
+    assert store.summary(Filters())["interrupted"] == 1
+    store.finish_run(run_id, {"status": "succeeded", "size_after_bytes": 40}, [])
+    whole = store.summary(Filters())
+    assert (whole["runs"], whole["interrupted"], whole["succeeded"]) == (1, 0, 1)
+    assert whole["saved_bytes"] == 60
+    rows = store.conn.execute("SELECT status, runs FROM rollup_daily").fetchall()
+    assert [tuple(r) for r in rows] == [("succeeded", 1)]
