@@ -96,9 +96,9 @@ def path(ctx: Any) -> None:
       sqlite3 "$(vpo-stats path)" .tables
     """
     # the bytes of the path as the file system has them, so scripts can use it even if not UTF-8
-    out = click.get_binary_stream("stdout")
-    out.write(os.fsencode(ctx.database) + b"\n")
-    out.flush()
+    sys.stdout.flush()
+    sys.stdout.buffer.write(os.fsencode(ctx.database) + b"\n")
+    sys.stdout.buffer.flush()
 
 
 @click.command()
