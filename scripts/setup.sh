@@ -23,6 +23,8 @@ extra="${VPO_STATS_EXTRAS:-}"
 stamp=".venv/.installed${extra:+-$extra}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing vpo-stats-plugin${extra:+[$extra]} into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra:+[$extra]}"
+  # (some machines' pip config names local mirrors that may be absent: not worth a warning each)
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra:+[$extra]}" \
+    2> >(grep -v "^WARNING: Location .* is ignored" >&2)
   touch "$stamp"
 fi
