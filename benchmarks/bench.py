@@ -2,7 +2,7 @@
 
     python benchmarks/bench.py                      # 1k (reference), 10k, 100k, 1M runs
     python benchmarks/bench.py --sizes 10k,100k     # quicker
-    python benchmarks/bench.py --with-10m           # adds 10M runs (about 17 GB, an hour to build)
+    python benchmarks/bench.py --with-10m           # adds 10M runs (about 18 GB, 30 min to build)
 
 Histories are synthetic (``history.py``: 3 years, 6 policies, 3 nodes, a library of one file
 per five runs), written straight into the real schema in large transactions and then given
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -201,8 +202,9 @@ def same(a: Any, b: Any) -> bool:
 
 
 def schema_tag() -> str:
-    names = ",".join(name for name, _ in MIGRATIONS)
-    return hashlib.sha256(names.encode()).hexdigest()[:8]
+    """Changes whenever a migration does (an unreleased one may still be edited)."""
+    text = "\n".join(f"{name}\n{inspect.getsource(fn)}" for name, fn in MIGRATIONS)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def history_db(label: str, fresh: bool) -> Path:
@@ -403,8 +405,17 @@ def measure_startup() -> dict[str, Any]:
 
 
 def db_size(path: Path, runs: int) -> dict[str, Any]:
-    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
-    return {"bytes": size, "bytes_per_run": size / runs}
+    """Bytes in use (pages minus free ones; the file may keep free pages after a change)."""
+    conn = sqlite3.connect(path)
+    try:
+        pages, free, size = (
+            conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+    finally:
+        conn.close()
+    used = (pages - free) * size
+    return {"bytes": used, "bytes_per_run": used / runs}
 
 
 # --- the table ----------------------------------------------------------------------------------

@@ -326,3 +326,11 @@ def m002_rollup_levels(conn: sqlite3.Connection) -> None:
         "SELECT policy, node, status, source, target, SUM(runs), SUM(saved_bytes) "
         "FROM rollup_codecs GROUP BY policy, node, status, source, target"
     )
+
+
+@migration
+def m003_started_path_index(conn: sqlite3.Connection) -> None:
+    """``(started_at, path)`` replaces ``(started_at)``: distinct files over a time range read
+    the index alone, and everything that read ``runs_started`` reads its prefix."""
+    conn.execute("CREATE INDEX runs_started_path ON runs (started_at, path)")
+    conn.execute("DROP INDEX runs_started")
