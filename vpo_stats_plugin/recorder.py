@@ -45,11 +45,6 @@ def _regular(path: str) -> bool:
         return False
 
 
-def job_id_of(job_payload: Any) -> str:
-    """The host's id of a job payload."""
-    return parse(Job, job_payload)[0].id
-
-
 class Recorder:
     """One per process: records runs for the settings it was made with."""
 
@@ -136,8 +131,7 @@ class Recorder:
         )
 
     def after_file(self, job_payload: Any, result_payload: Any) -> None:
-        live = self._live_for(job_payload)
-        self._live.pop(job_id_of(job_payload), None)
+        live = self._live_for(job_payload, finishing=True)
         try:
             result, dropped = parse(Result, result_payload)
         except Exception as err:  # the file is done, how it ended is unknown
@@ -199,13 +193,16 @@ class Recorder:
             f"interrupt {live.run_id}", lambda store: store.finish_run(live.run_id, fields, [])
         )
 
-    def _live_for(self, job_payload: Any) -> _Live:
+    def _live_for(self, job_payload: Any, finishing: bool = False) -> _Live:
+        """The run of this job (started now if before-file never came); forgotten when finishing."""
         job, _ = parse(Job, job_payload)
         live = self._live.get(job.id)
         if live is None:  # before-file never reached us: start the run now, from what we have
             self.errors.add("missing-before-file", f"no vpo_before_file for job {job.id!r}")
             self.before_file(job_payload)
             live = self._live[job.id]
+        if finishing:
+            del self._live[job.id]
         return live
 
     def _hash(self, path: str) -> str | None:
