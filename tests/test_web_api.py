@@ -17,6 +17,7 @@ from web_history import HOSTILE, POLICIES, check_summary, expected_summary, make
 
 from vpo_stats_plugin.cli import stats as cli_main
 from vpo_stats_plugin.config import load_settings
+from vpo_stats_plugin.refhost.web import make_host_app
 from vpo_stats_plugin.web import create_app
 
 # ------------------------------------------------------------------ fixtures
@@ -553,8 +554,7 @@ async def test_mounted_through_the_entry_point(aiohttp_client: Any, history: lis
 
 
 async def test_mounted_in_the_reference_host(aiohttp_client: Any, history: list[dict]) -> None:
-    refhost_web = pytest.importorskip("vpo_stats_plugin.refhost.web")
-    client = await aiohttp_client(refhost_web.make_host_app())
+    client = await aiohttp_client(make_host_app())
     check_summary(await get_json(client, "/stats/api/summary"), history)
     assert (await client.get("/stats/")).status == 200
 
