@@ -9,6 +9,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from hostproc import cli, host_env, run_host
 from media import make_media
 
+from vpo_stats_plugin.filters import Filters
 from vpo_stats_plugin.store import open_store
 
 ACTIONS = 2
@@ -162,3 +164,30 @@ def test_a_directory_in_place_of_the_database(tmp_path: Path, media: list[str]) 
     assert host.returncode == 0 and host.raised == []
     assert host.done["errors"].get("database-unusable") == WRITES
     assert os.listdir(db) == []
+
+
+def test_a_new_database_opened_by_many_at_once_is_ours_for_all(tmp_path: Path) -> None:
+    """Readers and writers racing to open a database that does not exist yet: one creates it,
+    and none takes the half-made file for another application's."""
+    threads, rounds = 6, 25
+    failures: list[str] = []
+
+    def open_and_read(db: Path, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            with open_store(db) as store:
+                store.summary(Filters())
+        except Exception as err:  # collected: the assertion below names them
+            failures.append(f"{db.name}: {err}")
+
+    for n in range(rounds):
+        db = tmp_path / f"new-{n}.db"
+        start = threading.Barrier(threads)
+        workers = [threading.Thread(target=open_and_read, args=(db, start)) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert failures == []
+    with open_store(tmp_path / "new-0.db") as store:
+        assert store.summary(Filters())["runs"] == 0

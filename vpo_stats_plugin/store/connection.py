@@ -105,6 +105,23 @@ def classify(err: sqlite3.Error, path: Path) -> StatsError:
     return unusable(path, f"SQLite says: {err}")
 
 
+def _identity(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+    """The application id and the tables, read in one statement: one snapshot, so a database
+    that another process is creating is never seen half made (tables, but no id yet)."""
+    app_id, names = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id()), "
+        "(SELECT group_concat(name, char(10)) FROM sqlite_master WHERE type = 'table')"
+    ).fetchone()
+    return app_id, names.split("\n") if names else []
+
+
+def _foreign(app_id: int, tables: list[str]) -> bool:
+    """Another application's database: its id, or tables of its own and no id."""
+    return app_id not in (0, APPLICATION_ID) or (
+        app_id == 0 and any(not name.startswith("sqlite_") for name in tables)
+    )
+
+
 def _check_readonly(path: Path, busy_timeout_ms: int) -> None:
     """Refuse a file that is not our database, or is a newer one, without writing a byte."""
     from .migrations import MIGRATIONS  # migrations imports this module
@@ -116,18 +133,16 @@ def _check_readonly(path: Path, busy_timeout_ms: int) -> None:
         raise classify(err, path) from None
     try:
         try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            app_id, tables = _identity(conn)
         except sqlite3.DatabaseError as err:
             if getattr(err, "sqlite_errorcode", 26) == 26 and "not a database" in str(err):
                 raise unusable(
                     path, "it is not a SQLite database (corrupt, or another kind of file)"
                 ) from None
             raise
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if app_id not in (0, APPLICATION_ID) or (
-            app_id == 0 and {n for n in names if not n.startswith("sqlite_")}
-        ):
+        if _foreign(app_id, tables):
             raise unusable(path, "it is another application's SQLite database, not a stats store")
+        names = set(tables)
         if "_migrations" in names:
             known = {name for name, _ in MIGRATIONS}
             unknown = [
@@ -185,11 +200,7 @@ def connect(
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ).fetchone()[0]
-        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+        if _foreign(*_identity(conn)):
             # made by someone else between the check above and now
             raise unusable(path, "it is another application's SQLite database, not a stats store")
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
@@ -209,6 +220,8 @@ def connect(
 
 def storable_text(text: str) -> str:
     """``text`` as SQLite can store it: a path's undecodable bytes become ``\\xNN``."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
         return text
@@ -224,7 +237,10 @@ def storable_text(text: str) -> str:
 def storable(value: Any, _seen: tuple[int, ...] = ()) -> Any:
     """``value`` made safe to store and to show as JSON: integers SQLite can hold, finite
     numbers, encodable text, string keys; other objects as their text, cycles cut."""
-    if value is None or isinstance(value, bool):
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else storable_text(value)
+    if value is None or kind is bool:
         return value
     if isinstance(value, int):
         return value if -(2**63) <= value < 2**63 else None
