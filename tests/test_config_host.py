@@ -158,7 +158,7 @@ def test_defaults_record_everything(host: Host) -> None:
     assert done.stderr == ""
     (run,) = host.runs()
     assert run["status"] == "succeeded"
-    assert run["hash_before"].startswith("partial:")
+    assert run["hash_before"].startswith("partial-xxh3:")
     assert (run["tracks_before_video"], run["tracks_before_audio"]) == (1, 1)
     assert len(host.rows("SELECT * FROM actions")) == 1
     assert len(host.rows("SELECT * FROM phases")) == 1
@@ -221,7 +221,7 @@ def test_hash_chooses_the_hash_kept(host: Host, via: str, mode: str) -> None:
     if mode == "off":
         assert run["hash_before"] is None and run["hash_after"] is None
     elif mode == "partial":
-        assert run["hash_before"].startswith("partial:")
+        assert run["hash_before"].startswith("partial-xxh3:")
         assert run["hash_after"] == run["hash_before"]
     else:
         whole = hashlib.sha256(host.media.read_bytes()).hexdigest()
@@ -342,7 +342,7 @@ def test_a_missing_file_is_simply_defaults(host: Host) -> None:
     done = host.run()
     assert done.stderr == ""
     (run,) = host.runs()
-    assert run["hash_before"].startswith("partial:")
+    assert run["hash_before"].startswith("partial-xxh3:")
 
 
 def test_the_config_is_read_once_per_process(host: Host) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 
 import pluggy
 import pytest
+import xxhash
 
 import vpo_stats_plugin.hookspecs
 from vpo_stats_plugin.filters import Filters
-from vpo_stats_plugin.probe import MIB, partial_hash
+from vpo_stats_plugin.probe import MIB, full_hash, partial_hash
 from vpo_stats_plugin.samples import MediaSpec, make_media
 from vpo_stats_plugin.store import open_store
 
@@ -255,13 +256,30 @@ def test_an_unusable_database_path_changes_nothing_for_the_host(
     assert blocker.read_text() == "not a directory"
 
 
+def test_partial_hash_is_xxh3_of_the_size_and_the_first_and_last_mib(tmp_path: Path) -> None:
+    for size in (0, 10, MIB, MIB + 1, 3 * MIB + 5):
+        data = os.urandom(size)
+        path = tmp_path / f"{size}.bin"
+        path.write_bytes(data)
+        tail = data[max(MIB, size - MIB) :] if size > MIB else b""
+        expected = xxhash.xxh3_128(str(size).encode() + data[:MIB] + tail).hexdigest()
+        assert partial_hash(path) == f"partial-xxh3:{expected}"
+
+
+def test_full_hash_is_what_sha256sum_prints(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(2 * MIB + 3))
+    printed = subprocess.run(["sha256sum", str(path)], capture_output=True, text=True, check=True)
+    assert full_hash(path) == "sha256:" + printed.stdout.split()[0]
+
+
 def test_partial_hash_reads_the_same_bytes_whatever_the_size(tmp_path: Path) -> None:
     small, big = tmp_path / "small.bin", tmp_path / "big.bin"
     small.write_bytes(os.urandom(3 * MIB))
     with big.open("wb") as handle:  # sparse: 8 GiB on paper, nothing on disk
         handle.write(b"head")
         handle.truncate(8 * 1024 * MIB)
-    assert partial_hash(big).startswith("partial:")
+    assert partial_hash(big).startswith("partial-xxh3:")
     copy = tmp_path / "copy.bin"
     copy.write_bytes(small.read_bytes())
     assert partial_hash(copy) == partial_hash(small)

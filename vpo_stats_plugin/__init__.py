@@ -1,3 +1,3 @@
 """Processing statistics for VPO: records every processed file, shows it in a CLI and a dashboard."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -34,9 +34,12 @@ def iso(moment: datetime) -> str:
     """The stored form of a moment: UTC, microseconds, ``Z``."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
-    # strftime does not zero-pad years before 1000 on every platform; text order needs it
-    return f"{moment.year:04d}-" + moment.strftime(TIME_FORMAT[3:])
+    m = moment.astimezone(timezone.utc)
+    # by hand: strftime is slower, and does not zero-pad years before 1000 on every platform
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T"
+        f"{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
+    )
 
 
 def parse_duration(text: str) -> timedelta:

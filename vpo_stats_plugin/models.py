@@ -117,6 +117,17 @@ def _fields_of(payload: Any, names: list[str]) -> dict[str, Any]:
     return out
 
 
+def job_id(payload: Any) -> str | None:
+    """The job's id when it is plainly usable (text, not blank), else None: the hooks after
+    before-file need only this, so they skip validating the whole job again."""
+    try:
+        value = payload.get("id") if isinstance(payload, Mapping) else getattr(payload, "id", None)
+    except Exception:
+        return None
+    value = _text(value)
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _nested(value: Any, model: type[_Payload]) -> Any:
     if not isinstance(value, (list, tuple)):
         return value

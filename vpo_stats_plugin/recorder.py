@@ -19,7 +19,7 @@ from . import probe
 from .config import Settings
 from .filters import iso, utcnow
 from .liveness import this_process
-from .models import Action, Job, Result, parse
+from .models import Action, Job, Result, job_id, parse
 from .store.connection import storable
 from .writequeue import ErrorTally, WriteQueue
 
@@ -195,14 +195,15 @@ class Recorder:
 
     def _live_for(self, job_payload: Any, finishing: bool = False) -> _Live:
         """The run of this job (started now if before-file never came); forgotten when finishing."""
-        job, _ = parse(Job, job_payload)
-        live = self._live.get(job.id)
+        key = job_id(job_payload)
+        live = self._live.get(key) if key is not None else None
         if live is None:  # before-file never reached us: start the run now, from what we have
-            self.errors.add("missing-before-file", f"no vpo_before_file for job {job.id!r}")
+            key = parse(Job, job_payload)[0].id  # raises PayloadError for a bad job
+            self.errors.add("missing-before-file", f"no vpo_before_file for job {key!r}")
             self.before_file(job_payload)
-            live = self._live[job.id]
+            live = self._live[key]
         if finishing:
-            del self._live[job.id]
+            del self._live[key]
         return live
 
     def _hash(self, path: str) -> str | None:

@@ -152,7 +152,11 @@ class WriteQueue:
                 busy_timeout_ms=busy_ms,
             )
             self._local.store = store
-        store.conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+            self._local.busy_ms = None
+        # a few ms either way do not matter; a PRAGMA before every write does
+        if self._local.busy_ms is None or abs(self._local.busy_ms - busy_ms) > 10:
+            store.conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+            self._local.busy_ms = busy_ms
         return store
 
     def _drop_store(self) -> None:
