@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import inspect
 import json
@@ -51,8 +52,14 @@ import naive  # noqa: E402
 
 from vpo_stats_plugin import probe  # noqa: E402
 from vpo_stats_plugin.filters import Filters  # noqa: E402
-from vpo_stats_plugin.store import Store, open_store  # noqa: E402
+from vpo_stats_plugin.store import Store, importing, open_store  # noqa: E402
 from vpo_stats_plugin.store.migrations import MIGRATIONS  # noqa: E402
+from vpo_stats_plugin.store.writes import (  # noqa: E402
+    INSERT_ACTION,
+    INSERT_PHASE,
+    INSERT_RUN,
+    transaction,
+)
 
 SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 REFERENCE = "1k"
@@ -369,7 +376,50 @@ def measure_import() -> dict[str, Any]:
         counts = store.import_runs(runs)
         seconds = time.perf_counter() - t0
     assert counts["imported"] == IMPORT_RUNS, counts
-    return {"runs": IMPORT_RUNS, "seconds": seconds, "runs_per_s": IMPORT_RUNS / seconds}
+    return {
+        "runs": IMPORT_RUNS,
+        "seconds": seconds,
+        "runs_per_s": IMPORT_RUNS / seconds,
+        **import_floor(runs),
+    }
+
+
+def import_floor(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The two halves of an import that no schema tuning removes, each alone: checking the runs
+    into rows (in Python), and binding those rows into tables with no index, key or rollup."""
+    gc.disable()  # as import_runs does
+    try:
+        t0 = time.perf_counter()
+        prepared = [importing.run_rows(run) for run in runs]
+        checking = time.perf_counter() - t0
+    finally:
+        gc.enable()
+    with tempfile.TemporaryDirectory() as scratch, open_store(Path(scratch) / "f.db") as store:
+        conn = store.conn
+        for table in ("runs", "actions", "phases"):  # same columns; no index, key or trigger
+            conn.execute(f"CREATE TABLE bare_{table} AS SELECT * FROM {table} WHERE 0")
+        t0 = time.perf_counter()
+        for start in range(0, len(prepared), 5000):
+            batch = prepared[start : start + 5000]
+            with transaction(conn):
+                conn.executemany(
+                    INSERT_RUN.replace("runs", "bare_runs", 1), [r for r, _, _ in batch]
+                )
+                conn.executemany(
+                    INSERT_ACTION.replace("actions", "bare_actions", 1),
+                    [a for _, actions, _ in batch for a in actions],
+                )
+                conn.executemany(
+                    INSERT_PHASE.replace("phases", "bare_phases", 1),
+                    [p for _, _, phases in batch for p in phases],
+                )
+        binding = time.perf_counter() - t0
+    values = sum(len(r) + sum(map(len, a)) + sum(map(len, p)) for r, a, p in prepared)
+    return {
+        "checking_runs_per_s": len(runs) / checking,
+        "binding_runs_per_s": len(runs) / binding,
+        "values_per_run": values / len(runs),
+    }
 
 
 def measure_hash(media: Path) -> dict[str, Any]:
@@ -485,6 +535,8 @@ def table(results: dict[str, Any]) -> str:
         f"| recording one file, hash off (the database's share), empty database | {cell(other['record']['empty, off'])} ms |",
         f"| same, on the {other['record']['history']} history | {cell(other['record']['history, off'])} ms |",
         f"| import ({other['import']['runs']:,} runs with actions and phases, `Store.import_runs`) | {other['import']['runs_per_s']:,.0f} runs/s |",
+        f"| import's floor, part 1: checking the runs into rows alone (Python) | {other['import']['checking_runs_per_s']:,.0f} runs/s |",
+        f"| import's floor, part 2: binding those rows ({other['import']['values_per_run']:.0f} values a run) into tables with no index, key or rollup | {other['import']['binding_runs_per_s']:,.0f} runs/s |",
         f"| partial hash, 10 MB file | {cell(other['hash']['10 MB'])} ms |",
         f"| partial hash, 10 GB sparse file | {cell(other['hash']['10 GB sparse'])} ms |",
         f"| `python -c pass` | {cell(other['startup']['bare interpreter'])} ms |",

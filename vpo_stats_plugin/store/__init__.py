@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import DatabaseUnusable, StatsError
 from ..filters import Filters, iso, utcnow
-from . import migrations, reads, rollups, writes
+from . import importing, migrations, reads, rollups, writes
 from .connection import classify, connect, merge_errors, read_fallback, storable_text
 
 __all__ = ["Store", "open_store"]
@@ -146,7 +146,7 @@ class Store:
         on_skip: Callable[[int, Any, str], None] | None = None,
     ) -> dict[str, int]:
         return self._guard(
-            writes.import_runs,
+            importing.import_runs,
             runs,
             batch_size=batch_size,
             on_progress=on_progress,

@@ -334,3 +334,9 @@ def m003_started_path_index(conn: sqlite3.Connection) -> None:
     the index alone, and everything that read ``runs_started`` reads its prefix."""
     conn.execute("CREATE INDEX runs_started_path ON runs (started_at, path)")
     conn.execute("DROP INDEX runs_started")
+
+
+@migration
+def m004_drop_job_index(conn: sqlite3.Connection) -> None:
+    """``runs_job`` is read by no query: dropping it makes every run insert cheaper."""
+    conn.execute("DROP INDEX IF EXISTS runs_job")

@@ -211,11 +211,10 @@ def add_run(conn: sqlite3.Connection, run_id: str) -> None:
         conn.execute(sql, (run_id,))
 
 
-# A batch: the ids in temp.batch_ids drive the join (CROSS JOIN keeps SQLite from starting at
-# another index of runs), and each family is summed once at its finest level into a scratch
-# table that every level of the family is then upserted from.
-_BATCH_RUNS = "temp.batch_ids b CROSS JOIN runs r"
-_BATCH_WHERE = "r.id = b.id"
+# A batch: the runs just inserted, which are the rows past the largest rowid before them (in
+# the same transaction, so nobody else inserted), read by one range scan; each family is summed
+# once at its finest level into a scratch table that every level of the family is upserted from.
+_BATCH_WHERE = "r.rowid > ?"
 
 
 def _from_scratch(level: Level) -> str:
@@ -226,14 +225,14 @@ def _from_scratch(level: Level) -> str:
     return f"SELECT {keys}, {', '.join(values)} FROM temp.rollup_scratch WHERE 1 GROUP BY {keys}"
 
 
-def add_batch(conn: sqlite3.Connection) -> None:
-    """Add the finished runs whose ids are in ``temp.batch_ids`` to every rollup level."""
+def add_batch(conn: sqlite3.Connection, after_rowid: int) -> None:
+    """Add the finished runs inserted after rowid ``after_rowid`` to every rollup level."""
     for family in (RUNS, ACTIONS, CODECS):
         finest = max(levels(family), key=lambda lv: len(lv.key))
         conn.execute("DROP TABLE IF EXISTS temp.rollup_scratch")
         conn.execute(
-            "CREATE TEMP TABLE rollup_scratch AS "
-            + contributions(finest, _BATCH_WHERE, runs=_BATCH_RUNS)
+            "CREATE TEMP TABLE rollup_scratch AS " + contributions(finest, _BATCH_WHERE),
+            (after_rowid,),
         )
         for level in levels(family):
             conn.execute(_upsert(level, _from_scratch(level)))

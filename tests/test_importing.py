@@ -1,0 +1,143 @@
+"""Import's one-pass check: its fast paths decide exactly as the general check does, and the rows
+it makes hold what the run said."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vpo_stats_plugin.store.importing import (
+    ACTION_TEXTS,
+    COUNTS,
+    PHASE_NUMBERS,
+    TEXTS,
+    check_value,
+    run_rows,
+)
+from vpo_stats_plugin.store.shapes import ACTION_FIELDS, PHASE_FIELDS, RUN_COLUMNS
+
+GOOD: dict[str, Any] = {
+    "id": "6f1c2d3e-0000-4000-8000-000000000001",
+    "job_id": "job-1",
+    "file_id": 42,
+    "path": "/library/Film (é).mkv",
+    "output_path": None,
+    "policy": "english",
+    "node": "n1",
+    "status": "succeeded",
+    "started_at": "2025-03-01T10:00:00.000000Z",
+    "finished_at": "2025-03-01T10:05:00+01:00",
+    "duration_seconds": 300.5,
+    "size_before_bytes": 1000,
+    "size_after_bytes": 600,
+    "tracks_before": {"video": 1, "audio": 3, "subtitle": 2, "attachment": 0},
+    "tracks_after": {"video": 1, "audio": 1, "subtitle": 1},
+    "video_transcode_skipped": True,
+    "hash_before": "partial-xxh3:00",
+    "source": None,
+    "actions": [
+        {"type": "remove_track", "track_index": 2, "before": {"language": "fra"}, "success": True},
+        {"type": "transcode", "duration_ms": 12, "success": False, "message": "no"},
+    ],
+    "phases": [{"name": "tracks", "wall_time_seconds": 1.5, "bytes_read": 10}],
+}
+
+# where a value can go in a run, and the kind the general check holds it to
+PLACES = (
+    [((f,), "count") for f in COUNTS]
+    + [((f,), "text") for f in TEXTS]
+    + [(("duration_seconds",), "number"), (("video_transcode_skipped",), "bool")]
+    + [(("file_id",), "file_id"), (("tracks_before", "audio"), "count")]
+    + [(("actions", 0, f), "text") for f in ACTION_TEXTS]
+    + [(("actions", 1, "track_index"), "int"), (("actions", 0, "duration_ms"), "number")]
+    + [(("actions", 1, "success"), "bool"), (("phases", 0, "name"), "text")]
+    + [(("phases", 0, f), "number") for f in PHASE_NUMBERS]
+)
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) + 1, -1, 0]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([9.3e18, -9.3e18, 9.2e18]),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
+
+
+def _accepted(kind: str, value: Any) -> bool:
+    """What the general check says of ``value`` as ``kind``."""
+    if kind == "file_id":
+        return value is None or isinstance(value, str) or _accepted("int", value)
+    try:
+        check_value("x", value, kind)
+    except ValueError:
+        return False
+    return True
+
+
+def _put(run: dict[str, Any], where: tuple, value: Any) -> None:
+    target = run
+    for step in where[:-1]:
+        target = target[step]
+    target[where[-1]] = value
+
+
+@settings(max_examples=600, deadline=None)
+@given(place=st.sampled_from(PLACES), value=VALUES)
+def test_the_fast_paths_decide_as_the_general_check(place: tuple, value: Any) -> None:
+    where, kind = place
+    run = copy.deepcopy(GOOD)
+    _put(run, where, value)
+    try:
+        run_rows(run)
+    except ValueError as err:
+        assert not _accepted(kind, value), (where, value, err)
+        named = where[-1] if where[0] not in ("actions", "phases") else f"].{where[-1]}"
+        assert str(named) in str(err), (where, err)
+    else:
+        assert _accepted(kind, value), (where, value)
+
+
+def test_rows_hold_what_the_run_said() -> None:
+    row, actions, phases = run_rows(copy.deepcopy(GOOD))
+    stored = dict(zip((*RUN_COLUMNS, "last_activity_at", "pid", "process_started"), row))
+    assert stored["id"] == GOOD["id"] and stored["file_id"] == 42
+    assert stored["finished_at"] == "2025-03-01T09:05:00.000000Z"  # UTC, as stored
+    assert stored["started_at"] == GOOD["started_at"]
+    assert stored["last_activity_at"] == stored["finished_at"]
+    assert stored["tracks_before_audio"] == 3 and stored["tracks_after_attachment"] is None
+    assert stored["video_transcode_skipped"] == 1 and stored["source"] == "hooks"
+    assert stored["pid"] is None and stored["process_started"] is None
+    first = dict(zip(("run_id", "seq", *ACTION_FIELDS), actions[0]))
+    assert first["seq"] == 1 and first["before"] == '{"language": "fra"}'
+    assert first["success"] == 1 and first["after"] is None
+    second = dict(zip(("run_id", "seq", *ACTION_FIELDS), actions[1]))
+    assert second["success"] == 0 and second["duration_ms"] == 12
+    assert phases == [[GOOD["id"], 1, "tracks", 1.5, 10, None, None, None]]
+    assert len(phases[0]) == 2 + len(PHASE_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"started_at": "2025-13-01"}, "started_at '2025-13-01' is not an ISO-8601 time"),
+        ({"finished_at": 5}, "finished_at 5 is not an ISO-8601 time"),
+        ({"status": "done"}, "status 'done' is not one of"),
+        ({"tracks_after": [1]}, "tracks_after must be an object"),
+        ({"actions": {"a": 1}}, "actions must be a list"),
+        ({"phases": [1]}, "phases[1] must be an object"),
+        ({"size_after_bytes": math.nan}, "size_after_bytes is nan"),
+    ],
+)
+def test_bad_runs_are_named(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=None) as caught:
+        run_rows({**copy.deepcopy(GOOD), **change})
+    assert message in str(caught.value)

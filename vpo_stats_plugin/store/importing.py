@@ -1,0 +1,322 @@
+"""Bulk import: runs in the Run shape (an export, VPO's history) checked, then written in large
+transactions with their actions, phases and rollups.
+
+Import is the one write whose cost is per run times millions, so checking a run and turning it
+into rows is one pass over its fields, with a fast path for the values that are already right
+(and the general checks deciding everything else, so both paths agree).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from itertools import islice, product
+from typing import Any
+
+from ..filters import STATUSES, iso
+from . import rollups
+from .shapes import ACTION_FIELDS, DETAIL_FIELDS, PHASE_FIELDS, PLAIN_FIELDS, TRACK_TYPES
+from .writes import INSERT_ACTION, INSERT_PHASE, INSERT_RUN, transaction
+
+_MAX_INT = 2**63
+REQUIRED_TEXTS = ("id", "path", "started_at", "status", "node")
+COUNTS = (
+    "size_before_bytes",
+    "size_after_bytes",
+    "audio_tracks_transcoded",
+    "audio_tracks_preserved",
+    "phases_completed",
+    "phases_total",
+    "total_changes",
+)
+TEXTS = (
+    "job_id",
+    "output_path",
+    "policy",
+    "video_source_codec",
+    "video_target_codec",
+    "video_skip_reason",
+    "encoder_type",
+    "hash_before",
+    "hash_after",
+    "error",
+    "source",
+)
+ACTION_TEXTS = ("type", "track_type", "rule", "message", "phase")  # in ACTION_FIELDS order
+PHASE_NUMBERS = PHASE_FIELDS[1:]
+_STARTED = PLAIN_FIELDS.index("started_at")
+_FINISHED = PLAIN_FIELDS.index("finished_at")
+_SKIPPED = DETAIL_FIELDS.index("video_transcode_skipped")
+_SOURCE = DETAIL_FIELDS.index("source")
+_STORED_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z").fullmatch
+_NO_TRACKS = (None,) * len(TRACK_TYPES)
+
+
+def check_value(where: str, value: Any, kind: str) -> None:
+    """Raise ValueError unless ``value`` is None or of ``kind`` (int, count, number, text, bool)."""
+    if value is None:
+        return
+    if kind == "text":
+        ok = isinstance(value, str)
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and abs(value) < _MAX_INT
+    else:  # int, or count (an int that cannot be negative)
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < _MAX_INT
+        ok = ok and (kind == "int" or value >= 0)
+    if not ok:
+        want = {"count": "a whole number >= 0", "int": "a whole number"}.get(kind, kind)
+        raise ValueError(f"{where} is {value!r}: it must be {want} or null")
+
+
+# Fast paths: values of these exact types need no more than these checks; anything else goes
+# through check_value, which accepts or names the field.
+def _texts(values: Iterable[Any], names: tuple[str, ...], where: str = "") -> None:
+    for name, value in zip(names, values):
+        if value is not None and type(value) is not str:
+            check_value(where + name, value, "text")
+
+
+def _numbers(values: Iterable[Any], names: tuple[str, ...], where: str = "") -> None:
+    for name, value in zip(names, values):
+        if value is not None and not (
+            (type(value) is float and math.isfinite(value) and -_MAX_INT < value < _MAX_INT)
+            or (type(value) is int and -_MAX_INT < value < _MAX_INT)
+        ):
+            check_value(where + name, value, "number")
+
+
+def _time(field: str, value: Any) -> str | None:
+    """An ISO-8601 time in the stored form (UTC, microseconds, Z); ValueError naming ``field``."""
+    if value is None or value == "":
+        return None
+    if type(value) is str and _STORED_TIME(value):
+        return value
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+        return iso(datetime.fromisoformat(text))
+    except ValueError:
+        raise ValueError(f"{field} {value!r} is not an ISO-8601 time") from None
+
+
+def _track_counts(run: dict[str, Any], when: str) -> tuple[Any, ...]:
+    counts = run.get(when)
+    if counts is None:
+        return _NO_TRACKS
+    if not isinstance(counts, dict):
+        raise ValueError(f"{when} must be an object of track counts")
+    for kind, value in counts.items():
+        if value is not None and not (type(value) is int and 0 <= value < _MAX_INT):
+            check_value(f"{when}.{kind}", value, "count")
+    return tuple(map(counts.get, TRACK_TYPES))
+
+
+def _items(run: dict[str, Any], field: str) -> list[dict[str, Any]]:
+    items = run.get(field) or []
+    if not isinstance(items, list):
+        raise ValueError(f"{field} must be a list")
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise ValueError(f"{field}[{number}] must be an object")
+    return items
+
+
+_encode = json.JSONEncoder(
+    sort_keys=True, default=str
+).encode  # made once: json.dumps makes one a call
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else _encode(value)
+
+
+def _fine_number(value: Any) -> bool:
+    """Plainly fine as a number: None, or an int or finite float SQLite can hold."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value) and -_MAX_INT < value < _MAX_INT
+    return value is None or (kind is int and -_MAX_INT < value < _MAX_INT)
+
+
+# Actions whose text fields and success are all of these types need no more type checks.
+_TEXT_TYPES = (str, type(None))
+_FINE_ACTION_TYPES = frozenset(
+    (*texts, success) for texts in product(_TEXT_TYPES, repeat=5) for success in (bool, type(None))
+)
+
+
+def _action_row(run_id: str, seq: int, action: dict[str, Any]) -> list[Any]:
+    row = [run_id, seq, *map(action.get, ACTION_FIELDS)]
+    # row[2:]: type, track_type, track_index, before, after, success, duration_ms, rule, message, phase
+    texts = (row[2], row[3], row[9], row[10], row[11])
+    if tuple(map(type, (*texts, row[7]))) not in _FINE_ACTION_TYPES:
+        _texts(texts, ACTION_TEXTS, f"actions[{seq}].")
+        check_value(f"actions[{seq}].success", row[7], "bool")
+    if row[4] is not None and not (type(row[4]) is int and -_MAX_INT < row[4] < _MAX_INT):
+        check_value(f"actions[{seq}].track_index", row[4], "int")
+    if not _fine_number(row[8]):
+        check_value(f"actions[{seq}].duration_ms", row[8], "number")
+    row[5], row[6], row[7] = _dump(row[5]), _dump(row[6]), 1 if row[7] else 0
+    return row
+
+
+def _phase_row(run_id: str, seq: int, phase: dict[str, Any]) -> list[Any]:
+    row = [run_id, seq, *map(phase.get, PHASE_FIELDS)]
+    if not (type(row[2]) in _TEXT_TYPES and all(map(_fine_number, row[3:]))):
+        _texts((row[2],), ("name",), f"phases[{seq}].")
+        _numbers(row[3:], PHASE_NUMBERS, f"phases[{seq}].")
+    return row
+
+
+def run_rows(run: Any) -> tuple[list[Any], list[list[Any]], list[list[Any]]]:
+    """Check an imported run (Run shape) and answer its runs, actions and phases rows.
+
+    Raises ValueError naming the first bad field: everything a run will store is checked
+    before any of it is written, so a bad run is skipped whole and never half-imported.
+    """
+    if not isinstance(run, dict):
+        raise ValueError("a run must be a JSON object")
+    get = run.get
+    for field in REQUIRED_TEXTS:
+        value = get(field)
+        if not value or not isinstance(value, str):
+            raise ValueError(f"missing or non-text field {field!r}")
+    if run["status"] not in STATUSES:
+        raise ValueError(f"status {run['status']!r} is not one of {', '.join(STATUSES)}")
+    started = _time("started_at", run["started_at"])
+    finished = _time("finished_at", get("finished_at"))
+    for field, value in zip(COUNTS, map(get, COUNTS)):
+        if value is not None and not (type(value) is int and 0 <= value < _MAX_INT):
+            check_value(field, value, "count")
+    _texts(map(get, TEXTS), TEXTS)
+    _numbers((get("duration_seconds"),), ("duration_seconds",))
+    skipped = get("video_transcode_skipped")
+    if skipped is not None and type(skipped) is not bool:
+        check_value("video_transcode_skipped", skipped, "bool")
+    file_id = get("file_id")
+    if not (file_id is None or isinstance(file_id, str)):
+        check_value("file_id", file_id, "int")
+    before, after = _track_counts(run, "tracks_before"), _track_counts(run, "tracks_after")
+    actions, phases = _items(run, "actions"), _items(run, "phases")
+
+    run_id = run["id"]
+    action_rows = [_action_row(run_id, seq, action) for seq, action in enumerate(actions, 1)]
+    phase_rows = [_phase_row(run_id, seq, phase) for seq, phase in enumerate(phases, 1)]
+    row = [*map(get, PLAIN_FIELDS), *before, *after, *map(get, DETAIL_FIELDS)]
+    row[_STARTED], row[_FINISHED] = started, finished
+    detail = len(PLAIN_FIELDS) + 2 * len(TRACK_TYPES)
+    if skipped is not None:
+        row[detail + _SKIPPED] = int(skipped)
+    row[detail + _SOURCE] = row[detail + _SOURCE] or "hooks"
+    row += [finished or started, None, None]  # last_activity_at, pid, process_started
+    return row, action_rows, phase_rows
+
+
+IMPORT_CACHE_KIB = 64 * 1024  # SQLite's page cache while importing: indexes stay in memory
+CHECKPOINT_RUNS = 100_000  # the WAL is copied back into the database every so many runs
+
+
+@contextmanager
+def _bulk(conn: sqlite3.Connection) -> Iterator[None]:
+    """Settings for a long import, restored after it."""
+    collecting = gc.isenabled()
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    autocheckpoint = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    try:
+        # the rows made here hold no cycles, and with many runs in memory (a caller's list)
+        # every collection walks them all: half the time went there
+        gc.disable()
+        conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+        # every action and phase written belongs to a run written in the same transaction
+        conn.execute("PRAGMA foreign_keys = OFF")
+        # a checkpoint after every batch copies the same index pages back again and again
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        yield
+    finally:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = {cache}")
+        if collecting:
+            gc.enable()
+
+
+def import_runs(
+    conn: sqlite3.Connection,
+    runs: Iterable[Any],
+    *,
+    batch_size: int = 5000,
+    on_progress: Callable[[dict[str, int]], None] | None = None,
+    on_skip: Callable[[int, Any, str], None] | None = None,
+) -> dict[str, int]:
+    """Insert runs not present yet (by id), a transaction per batch; idempotent."""
+    counts = {"read": 0, "imported": 0, "present": 0, "skipped": 0}
+    since_checkpoint = 0
+    with _bulk(conn):
+        iterator = iter(runs)
+        while batch := list(islice(iterator, batch_size)):
+            good: dict[str, tuple[str, tuple[list, list, list]]] = {}
+            for raw in batch:
+                counts["read"] += 1
+                try:
+                    rows = run_rows(raw)
+                except ValueError as err:
+                    counts["skipped"] += 1
+                    if on_skip:
+                        on_skip(counts["read"], raw, str(err))
+                    continue
+                if raw["id"] in good:
+                    counts["present"] += 1
+                else:
+                    good[raw["id"]] = (raw["path"], rows)
+            since_checkpoint += _write_batch(conn, good, counts)
+            if since_checkpoint >= CHECKPOINT_RUNS:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                since_checkpoint = 0
+            if on_progress:
+                on_progress(dict(counts))
+    return counts
+
+
+def _write_batch(
+    conn: sqlite3.Connection,
+    good: dict[str, tuple[str, tuple[list, list, list]]],
+    counts: dict[str, int],
+) -> int:
+    """Write the runs of one batch not stored yet; answers how many were written."""
+    with transaction(conn):
+        present = _present(conn, list(good))
+        fresh = [rows for run_id, (_, rows) in good.items() if run_id not in present]
+        counts["present"] += len(present)
+        counts["imported"] += len(fresh)
+        if not fresh:
+            return 0
+        last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM runs").fetchone()[0]
+        conn.executemany(INSERT_RUN, [run for run, _, _ in fresh])
+        conn.executemany(INSERT_ACTION, [a for _, actions, _ in fresh for a in actions])
+        conn.executemany(INSERT_PHASE, [p for _, _, phases in fresh for p in phases])
+        rollups.add_batch(conn, after_rowid=last)
+        paths: dict[str, int] = {}
+        for run_id, (path, _) in good.items():
+            if run_id not in present:
+                paths[path] = paths.get(path, 0) + 1
+        rollups.add_paths(conn, paths)
+    return len(fresh)
+
+
+def _present(conn: sqlite3.Connection, run_ids: list[str]) -> set[str]:
+    """Which of ``run_ids`` are stored already."""
+    found = conn.execute(
+        "SELECT id FROM runs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(run_ids),)
+    )
+    return {row[0] for row in found}
