@@ -436,7 +436,10 @@ def measure_hash(media: Path) -> dict[str, Any]:
 
 
 def measure_startup() -> dict[str, Any]:
-    script = shutil.which("vpo-stats") or str(Path(sys.executable).parent / "vpo-stats")
+    # the script of this interpreter's environment: another one on PATH (a pyenv shim, say)
+    # would time a different installation
+    beside = Path(sys.executable).parent / "vpo-stats"
+    script = str(beside) if beside.exists() else shutil.which("vpo-stats") or "vpo-stats"
     commands = {
         "bare interpreter": [sys.executable, "-c", "pass"],
         "vpo-stats --help": [script, "--help"],
