@@ -459,7 +459,8 @@ def test_dry_run_and_since(tmp_path: Path):
     code, out, _ = cli(db, "import-vpo", str(path), "--dry-run")
     assert code == 0
     assert out.splitlines()[0] == (
-        "20 rows read, 20 to import or already present, 0 skipped (dry run: nothing written)"
+        "20 rows read, 20 would be imported, 0 already present, 0 skipped "
+        "(dry run: nothing written)"
     )
     assert not db.exists()
     cut = _start(rows[12])
@@ -470,6 +471,13 @@ def test_dry_run_and_since(tmp_path: Path):
         out.splitlines()[0]
         == f"{len(newer)} rows read, {len(newer)} imported, 0 already present, 0 skipped"
     )
+    assert cli_json(db, "summary")["runs"] == len(newer)
+    # a dry run now tells the new rows from the ones already there, and still writes nothing
+    before = db.read_bytes()
+    body = cli_json(db, "import-vpo", str(path), "--dry-run")
+    assert (body["dry_run"], body["read"], body["present"]) == (True, 20, len(newer))
+    assert body["imported"] == 20 - len(newer) and body["skipped"] == []
+    assert db.read_bytes() == before
     assert cli_json(db, "summary")["runs"] == len(newer)
 
 

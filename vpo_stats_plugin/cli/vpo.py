@@ -51,8 +51,8 @@ class ImportTotals:
         """The final line: rows read, imported, already present, skipped."""
         if dry_run:
             return (
-                f"{self.read} rows read, {self.read - len(self.skipped)} to import or already "
-                f"present, {len(self.skipped)} skipped (dry run: nothing written)"
+                f"{self.read} rows read, {self.imported} would be imported, {self.present} "
+                f"already present, {len(self.skipped)} skipped (dry run: nothing written)"
             )
         return (
             f"{self.read} rows read, {self.imported} imported, {self.present} already present, "
@@ -60,7 +60,7 @@ class ImportTotals:
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The totals for scripts."""
+        """The totals for scripts (after a dry run, ``imported`` is what it would import)."""
         return {
             "read": self.read,
             "imported": self.imported,
@@ -202,6 +202,11 @@ def stop_on_signals(stop: threading.Event, say: Callable[[str], None]) -> Iterat
             signal.signal(sig, previous)
 
 
+def _skipped_by_id(skip: Callable[[str, str], None]) -> Callable[[int, Any, str], None]:
+    """The store's on_skip (line number, run, why) as VPO's: by the stats row's id."""
+    return lambda i, raw, why: skip(str(raw.get("id") if isinstance(raw, dict) else i), why)
+
+
 def _report(totals: ImportTotals, fmt: str, extra: dict[str, Any], dry_run: bool) -> None:
     if fmt == "json":
         from .output import to_json
@@ -221,7 +226,11 @@ def _report(totals: ImportTotals, fmt: str, extra: dict[str, Any], dry_run: bool
     metavar="NAME",
     help="Node stored on each run. Default: the `node` config key (this machine's hostname).",
 )
-@click.option("--dry-run", is_flag=True, help="Read and count only; write nothing anywhere.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Count the rows it would import and those already there; write nothing anywhere.",
+)
 @click.option("--follow", "following", is_flag=True, help="Keep polling for new rows until Ctrl-C.")
 @click.option(
     "--interval",
@@ -306,9 +315,18 @@ def import_vpo(
         return stores[0].import_runs(
             runs,
             on_progress=progress,
-            on_skip=lambda i, raw, why: skip(
-                str(raw.get("id") if isinstance(raw, dict) else i), why
-            ),
+            on_skip=_skipped_by_id(skip),
+        )
+
+    def count_fn(runs: Iterable[dict[str, Any]], skip: Callable[[str, str], None]) -> Any:
+        from ..store import stored_run_ids
+        from ..store.importing import count_import
+
+        database = ctx.settings.database
+        return count_import(
+            runs,
+            lambda ids: stored_run_ids(database, ids),
+            on_skip=_skipped_by_id(skip),
         )
 
     def on_poll(got: ImportTotals) -> None:
@@ -339,7 +357,7 @@ def import_vpo(
                 )
         else:
             totals, _ = import_once(
-                source, None if dry_run else import_fn, node=node, since=when, on_start=on_start
+                source, count_fn if dry_run else import_fn, node=node, since=when, on_start=on_start
             )
     finally:
         for store in stores:

@@ -13,9 +13,16 @@ from typing import Any
 from ..errors import DatabaseUnusable, StatsError
 from ..filters import Filters, iso, utcnow
 from . import importing, migrations, reads, rollups, writes
-from .connection import classify, connect, merge_errors, read_fallback, storable_text
+from .connection import (
+    classify,
+    connect,
+    connect_readonly,
+    merge_errors,
+    read_fallback,
+    storable_text,
+)
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_store", "stored_run_ids"]
 
 REAP_BUSY_MS = 200  # how long a read waits for the write lock to mark dead runs interrupted
 
@@ -210,3 +217,20 @@ def open_store(
         conn.close()
         raise classify(err, path) from None
     return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
+
+
+def stored_run_ids(path: str | Path, run_ids: list[str]) -> set[str]:
+    """Which of ``run_ids`` the database at ``path`` holds, read without writing a byte (none
+    when there is no database yet): what a dry-run import compares with."""
+    path = Path(path).expanduser().absolute()
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    conn = connect_readonly(path)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone() is None:
+            return set()
+        return importing.stored_ids(conn, run_ids)
+    except sqlite3.Error as err:
+        raise classify(err, path) from None
+    finally:
+        conn.close()

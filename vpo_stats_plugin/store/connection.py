@@ -162,6 +162,17 @@ def _check_readonly(path: Path, busy_timeout_ms: int) -> None:
         conn.close()
 
 
+def connect_readonly(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """Open our database at ``path`` to read only (a ``mode=ro`` URI): never creates, migrates
+    or writes; refuses what is not ours, as ``connect`` does."""
+    _check_readonly(path, busy_timeout_ms)
+    uri = f"file:{quote(os.fsencode(path))}?mode=ro"
+    try:
+        return sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+    except sqlite3.Error as err:
+        raise classify(err, path) from None
+
+
 def connect(
     path: Path, *, create: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS
 ) -> sqlite3.Connection:

@@ -295,7 +295,7 @@ def _write_batch(
 ) -> int:
     """Write the runs of one batch not stored yet; answers how many were written."""
     with transaction(conn):
-        present = _present(conn, list(good))
+        present = stored_ids(conn, list(good))
         fresh = [rows for run_id, (_, rows) in good.items() if run_id not in present]
         counts["present"] += len(present)
         counts["imported"] += len(fresh)
@@ -314,9 +314,42 @@ def _write_batch(
     return len(fresh)
 
 
-def _present(conn: sqlite3.Connection, run_ids: list[str]) -> set[str]:
+def stored_ids(conn: sqlite3.Connection, run_ids: list[str]) -> set[str]:
     """Which of ``run_ids`` are stored already."""
     found = conn.execute(
         "SELECT id FROM runs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(run_ids),)
     )
     return {row[0] for row in found}
+
+
+def count_import(
+    runs: Iterable[Any],
+    known: Callable[[list[str]], set[str]],
+    *,
+    batch_size: int = 5000,
+    on_skip: Callable[[int, Any, str], None] | None = None,
+) -> dict[str, int]:
+    """What ``import_runs`` would do, writing nothing: ``known(ids)`` answers which are stored.
+
+    ``imported`` counts the runs that would be imported.
+    """
+    counts = {"read": 0, "imported": 0, "present": 0, "skipped": 0}
+    iterator = iter(runs)
+    while batch := list(islice(iterator, batch_size)):
+        ids: set[str] = set()
+        for raw in batch:
+            counts["read"] += 1
+            try:
+                run_rows(raw)
+            except ValueError as err:
+                counts["skipped"] += 1
+                if on_skip:
+                    on_skip(counts["read"], raw, str(err))
+                continue
+            if raw["id"] in ids:
+                counts["present"] += 1
+            ids.add(raw["id"])
+        stored = known(list(ids))
+        counts["present"] += len(stored)
+        counts["imported"] += len(ids) - len(stored)
+    return counts
