@@ -94,9 +94,20 @@ def test_same_errors(db: Path, args: list[str], code: int) -> None:
     one, two = both(db, *args)
     assert one.returncode == two.returncode == code, (one.stderr, two.stderr)
     assert one.stdout == two.stdout
-    usage = one.stderr.replace("Usage: vpo-stats", "Usage: vpo stats")
-    assert usage.replace("Try 'vpo-stats", "Try 'vpo stats") == two.stderr
+    # each names the commands as its user types them
+    as_hosted = one.stderr.replace("Usage: vpo-stats", "Usage: vpo stats")
+    as_hosted = as_hosted.replace("Try 'vpo-stats", "Try 'vpo stats").replace(
+        "`vpo-stats ", "`vpo stats "
+    )
+    assert as_hosted == two.stderr
+    assert "vpo-stats" not in two.stderr
     assert "Traceback" not in one.stderr + two.stderr
+
+
+def test_hints_name_the_command_as_typed(db: Path) -> None:
+    one, two = both(db, "detail", "ffffffff")
+    assert "`vpo-stats recent` lists run ids" in one.stderr
+    assert "`vpo stats recent` lists run ids" in two.stderr
 
 
 def test_help_of_the_mounted_group(db: Path) -> None:
