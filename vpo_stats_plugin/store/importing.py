@@ -263,22 +263,7 @@ def import_runs(
     counts = {"read": 0, "imported": 0, "present": 0, "skipped": 0}
     since_checkpoint = 0
     with _bulk(conn):
-        iterator = iter(runs)
-        while batch := list(islice(iterator, batch_size)):
-            good: dict[str, tuple[str, tuple[list, list, list]]] = {}
-            for raw in batch:
-                counts["read"] += 1
-                try:
-                    rows = run_rows(raw)
-                except ValueError as err:
-                    counts["skipped"] += 1
-                    if on_skip:
-                        on_skip(counts["read"], raw, str(err))
-                    continue
-                if raw["id"] in good:
-                    counts["present"] += 1
-                else:
-                    good[raw["id"]] = (raw["path"], rows)
+        for good in _checked_batches(runs, batch_size, counts, on_skip):
             since_checkpoint += _write_batch(conn, good, counts)
             if since_checkpoint >= CHECKPOINT_RUNS:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -288,9 +273,39 @@ def import_runs(
     return counts
 
 
+Checked = dict[str, tuple[str, tuple[list, list, list]]]  # run id -> path, rows
+
+
+def _checked_batches(
+    runs: Iterable[Any],
+    batch_size: int,
+    counts: dict[str, int],
+    on_skip: Callable[[int, Any, str], None] | None,
+) -> Iterator[Checked]:
+    """The good runs of each batch with their rows, counting what was read, skipped (each
+    reported to ``on_skip``) and repeated within the batch."""
+    iterator = iter(runs)
+    while batch := list(islice(iterator, batch_size)):
+        good: Checked = {}
+        for raw in batch:
+            counts["read"] += 1
+            try:
+                rows = run_rows(raw)
+            except ValueError as err:
+                counts["skipped"] += 1
+                if on_skip:
+                    on_skip(counts["read"], raw, str(err))
+                continue
+            if raw["id"] in good:
+                counts["present"] += 1
+            else:
+                good[raw["id"]] = (raw["path"], rows)
+        yield good
+
+
 def _write_batch(
     conn: sqlite3.Connection,
-    good: dict[str, tuple[str, tuple[list, list, list]]],
+    good: Checked,
     counts: dict[str, int],
 ) -> int:
     """Write the runs of one batch not stored yet; answers how many were written."""
@@ -334,22 +349,8 @@ def count_import(
     ``imported`` counts the runs that would be imported.
     """
     counts = {"read": 0, "imported": 0, "present": 0, "skipped": 0}
-    iterator = iter(runs)
-    while batch := list(islice(iterator, batch_size)):
-        ids: set[str] = set()
-        for raw in batch:
-            counts["read"] += 1
-            try:
-                run_rows(raw)
-            except ValueError as err:
-                counts["skipped"] += 1
-                if on_skip:
-                    on_skip(counts["read"], raw, str(err))
-                continue
-            if raw["id"] in ids:
-                counts["present"] += 1
-            ids.add(raw["id"])
-        stored = known(list(ids))
+    for good in _checked_batches(runs, batch_size, counts, on_skip):
+        stored = known(list(good))
         counts["present"] += len(stored)
-        counts["imported"] += len(ids) - len(stored)
+        counts["imported"] += len(good) - len(stored)
     return counts
