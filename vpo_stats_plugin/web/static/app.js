@@ -329,7 +329,47 @@
     }, removed === 0);
   }
 
-  function renderTrend(t) {
+  // Every period from the first to the last, those without runs as zeros, so that a quiet
+  // stretch shows as one and not as two neighbouring bars. Past MAX_FILLED periods (ten years
+  // of days) the points are drawn as they come.
+  var MAX_FILLED = 3660;
+
+  function periodDate(period) {
+    var parts = period.split("-").map(Number);
+    return new Date(Date.UTC(parts[0], parts[1] - 1, parts[2] || 1));
+  }
+
+  function periodKey(date, by) {
+    var month = date.toISOString().slice(0, 7);
+    return by === "month" ? month : date.toISOString().slice(0, 10);
+  }
+
+  function fillPeriods(points, by) {
+    if (points.length < 2) return points;
+    var known = {};
+    points.forEach(function (p) {
+      known[p.period] = p;
+    });
+    var last = points[points.length - 1].period;
+    var cursor = periodDate(points[0].period);
+    var filled = [];
+    while (filled.length < MAX_FILLED) {
+      var key = periodKey(cursor, by);
+      filled.push(
+        known[key] || {
+          period: key, runs: 0, succeeded: 0, failed: 0,
+          size_before_bytes: 0, size_after_bytes: 0, saved_bytes: 0,
+        }
+      );
+      if (key >= last) return filled;
+      if (by === "month") cursor.setUTCMonth(cursor.getUTCMonth() + 1);
+      else cursor.setUTCDate(cursor.getUTCDate() + (by === "week" ? 7 : 1));
+    }
+    return points;
+  }
+
+  function renderTrend(trend) {
+    var t = { by: trend.by, points: fillPeriods(trend.points, trend.by) };
     var labels = t.points.map(function (p) {
       return p.period;
     });
