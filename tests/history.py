@@ -341,12 +341,17 @@ class Expected:
         return out
 
     @staticmethod
-    def _stamp(runs: list[dict[str, Any]], pick: Any) -> str | None:
-        return stored(pick(r["_started"] for r in runs)) if runs else None
+    def _start(run: dict[str, Any]) -> datetime:
+        return run.get("_started") or parse_time(run["started_at"])
 
-    # ---- answers
+    @classmethod
+    def _stamp(cls, runs: list[dict[str, Any]], pick: Any) -> str | None:
+        return stored(pick(map(cls._start, runs))) if runs else None
 
-    def summary(self, runs: list[dict[str, Any]], filters: dict[str, Any]) -> dict[str, Any]:
+    # ---- answers, for runs already selected (in the Run shape, with actions)
+
+    @classmethod
+    def summary(cls, runs: list[dict[str, Any]], filters: dict[str, Any]) -> dict[str, Any]:
         def removed(kind: str) -> int:
             total = 0
             for r in runs:
@@ -358,7 +363,7 @@ class Expected:
 
         timed = [r["duration_seconds"] for r in runs if r.get("duration_seconds") is not None]
         total = sum(timed)
-        c = self.counts(runs)
+        c = cls.counts(runs)
         return {
             "runs": c["runs"],
             "succeeded": c["succeeded"],
@@ -366,7 +371,7 @@ class Expected:
             "interrupted": c["interrupted"],
             "running": c["running"],
             "files": len({r["path"] for r in runs}),
-            **self.sizes(runs),
+            **cls.sizes(runs),
             "tracks_removed": {k: removed(k) for k in ("audio", "subtitle", "attachment")},
             "videos_transcoded": sum(
                 1
@@ -382,27 +387,29 @@ class Expected:
                 "total": round(total, 3),
                 "mean": round(total / len(timed), 3) if timed else 0.0,
             },
-            "first_run_at": self._stamp(runs, min),
-            "last_run_at": self._stamp(runs, max),
+            "first_run_at": cls._stamp(runs, min),
+            "last_run_at": cls._stamp(runs, max),
             "filters": filters,
         }
 
-    def policy_row(self, name: str | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    @classmethod
+    def policy_row(cls, name: str | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "policy": name,
-            **self.counts(runs),
-            **self.sizes(runs),
-            "last_run_at": self._stamp(runs, max),
+            **cls.counts(runs),
+            **cls.sizes(runs),
+            "last_run_at": cls._stamp(runs, max),
         }
 
+    @classmethod
     def policies(
-        self, runs: list[dict[str, Any]], filters: dict[str, Any], sort: str = "runs"
+        cls, runs: list[dict[str, Any]], filters: dict[str, Any], sort: str = "runs"
     ) -> dict[str, Any]:
         groups: dict[str | None, list] = defaultdict(list)
         for r in runs:
             groups[r["policy"]].append(r)
         rows = sorted(
-            (self.policy_row(name, items) for name, items in groups.items()),
+            (cls.policy_row(name, items) for name, items in groups.items()),
             key=lambda row: row["policy"] or "",
         )
         if sort == "runs":
@@ -411,7 +418,8 @@ class Expected:
             rows.sort(key=lambda row: -row["saved_bytes"])
         return {"policies": rows, "filters": filters}
 
-    def policy(self, name: str, runs: list[dict[str, Any]], filters: dict) -> dict[str, Any]:
+    @classmethod
+    def policy(cls, name: str, runs: list[dict[str, Any]], filters: dict) -> dict[str, Any]:
         mine = [r for r in runs if r["policy"] == name]
         types: dict[str | None, dict[str, Any]] = {}
         for r in mine:
@@ -420,7 +428,7 @@ class Expected:
                 entry["count"] += 1
                 entry["failed"] += 0 if a["success"] else 1
         actions = sorted(types.values(), key=lambda a: (-a["count"], a["type"] or ""))
-        return {**self.policy_row(name, mine), "actions": actions, "filters": filters}
+        return {**cls.policy_row(name, mine), "actions": actions, "filters": filters}
 
     @staticmethod
     def period(moment: datetime, by: str) -> str:
@@ -431,15 +439,16 @@ class Expected:
             return (day - timedelta(days=day.weekday())).isoformat()
         return day.isoformat()
 
-    def trend(self, runs: list[dict[str, Any]], filters: dict, by: str = "day") -> dict[str, Any]:
+    @classmethod
+    def trend(cls, runs: list[dict[str, Any]], filters: dict, by: str = "day") -> dict[str, Any]:
         groups: dict[str, list] = defaultdict(list)
         for r in runs:
-            groups[self.period(r["_started"], by)].append(r)
+            groups[cls.period(cls._start(r), by)].append(r)
         points = []
         for period in sorted(groups):
-            sizes = self.sizes(groups[period])
+            sizes = cls.sizes(groups[period])
             del sizes["saved_percent"]
-            points.append({"period": period, **self.counts(groups[period]), **sizes})
+            points.append({"period": period, **cls.counts(groups[period]), **sizes})
         return {"by": by, "points": points, "filters": filters}
 
     @staticmethod
