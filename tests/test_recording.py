@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 import xxhash
 
 import vpo_stats_plugin.hookspecs
+from vpo_stats_plugin import probe
 from vpo_stats_plugin.filters import Filters
 from vpo_stats_plugin.probe import MIB, full_hash, partial_hash
 from vpo_stats_plugin.samples import MediaSpec, make_media
@@ -264,6 +266,28 @@ def test_partial_hash_is_xxh3_of_the_size_and_the_first_and_last_mib(tmp_path: P
         tail = data[max(MIB, size - MIB) :] if size > MIB else b""
         expected = xxhash.xxh3_128(str(size).encode() + data[:MIB] + tail).hexdigest()
         assert partial_hash(path) == f"partial-xxh3:{expected}"
+
+
+def test_a_file_system_that_returns_short_reads_is_read_to_the_full_mib() -> None:
+    class Trickle(io.RawIOBase):  # what a network file system may do: a little at a time
+        def __init__(self, data: bytes) -> None:
+            self.data, self.at = data, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            chunk = self.data[self.at : self.at + min(4000, len(buffer))]
+            buffer[: len(chunk)] = chunk
+            self.at += len(chunk)
+            return len(chunk)
+
+    data = os.urandom(MIB + 5000)
+    buffer = memoryview(bytearray(MIB))
+    handle = Trickle(data)
+    assert bytes(probe._read_up_to_a_mib(handle, buffer)) == data[:MIB]
+    assert bytes(probe._read_up_to_a_mib(handle, buffer)) == data[MIB:]
+    assert bytes(probe._read_up_to_a_mib(handle, buffer)) == b""
 
 
 def test_full_hash_is_what_sha256sum_prints(tmp_path: Path) -> None:

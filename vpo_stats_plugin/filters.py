@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta, timezone
 from .errors import BadParameter
 
 STATUSES = ("running", "succeeded", "failed", "interrupted")
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w|mo|y)\s*$", re.IGNORECASE)
 _SECONDS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -42,6 +43,15 @@ def _buffer() -> memoryview:
     return buffer
 
 
+def _read_up_to_a_mib(handle: io.RawIOBase, buffer: memoryview) -> memoryview:
+    """The next MiB of ``handle`` (less only at its end): a read may return less on some
+    file systems (network ones), so read until the buffer is full."""
+    filled = 0
+    while filled < MIB and (count := handle.readinto(buffer[filled:])):
+        filled += count
+    return buffer[:filled]
+
+
 def partial_hash(path: str | os.PathLike[str]) -> str:
     """XXH3-128 of the size plus the first and last MiB: the same cost whatever the file size.
 
@@ -52,10 +62,10 @@ def partial_hash(path: str | os.PathLike[str]) -> str:
     with open(path, "rb", buffering=0) as handle:
         size = os.fstat(handle.fileno()).st_size
         digest.update(str(size).encode())
-        digest.update(buffer[: handle.readinto(buffer)])
+        digest.update(_read_up_to_a_mib(handle, buffer))
         if size > MIB:
             handle.seek(max(MIB, size - MIB))
-            digest.update(buffer[: handle.readinto(buffer)])
+            digest.update(_read_up_to_a_mib(handle, buffer))
     return PARTIAL_PREFIX + digest.hexdigest()
 
 
