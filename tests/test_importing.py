@@ -4,13 +4,17 @@ it makes hold what the run said."""
 from __future__ import annotations
 
 import copy
+import gc
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vpo_stats_plugin.errors import StatsError
+from vpo_stats_plugin.store import open_store
 from vpo_stats_plugin.store.importing import (
     ACTION_TEXTS,
     COUNTS,
@@ -46,6 +50,8 @@ GOOD: dict[str, Any] = {
     ],
     "phases": [{"name": "tracks", "wall_time_seconds": 1.5, "bytes_read": 10}],
 }
+
+SETTINGS = ("cache_size", "foreign_keys", "wal_autocheckpoint")
 
 # where a value can go in a run, and the kind the general check holds it to
 PLACES = (
@@ -141,3 +147,19 @@ def test_bad_runs_are_named(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=None) as caught:
         run_rows({**copy.deepcopy(GOOD), **change})
     assert message in str(caught.value)
+
+
+def test_an_import_that_fails_on_the_database_leaves_the_process_as_it_was(
+    tmp_path: Path,
+) -> None:
+    with open_store(tmp_path / "s.db") as store:
+        conn = store.conn
+        before = [conn.execute(f"PRAGMA {p}").fetchone()[0] for p in SETTINGS]
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON phases BEGIN SELECT RAISE(FAIL, 'no'); END"
+        )
+        with pytest.raises(StatsError):
+            store.import_runs([copy.deepcopy(GOOD)])
+        assert gc.isenabled()
+        assert [conn.execute(f"PRAGMA {p}").fetchone()[0] for p in SETTINGS] == before
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0  # rolled back whole

@@ -14,7 +14,7 @@ import math
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from itertools import islice, product
 from typing import Any
@@ -87,11 +87,16 @@ def _texts(values: Iterable[Any], names: tuple[str, ...], where: str = "") -> No
 
 def _numbers(values: Iterable[Any], names: tuple[str, ...], where: str = "") -> None:
     for name, value in zip(names, values):
-        if value is not None and not (
-            (type(value) is float and math.isfinite(value) and -_MAX_INT < value < _MAX_INT)
-            or (type(value) is int and -_MAX_INT < value < _MAX_INT)
-        ):
+        if not _fine_number(value):
             check_value(where + name, value, "number")
+
+
+def _fine_number(value: Any) -> bool:
+    """Plainly fine as a number: None, or an int or finite float SQLite can hold."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value) and -_MAX_INT < value < _MAX_INT
+    return value is None or (kind is int and -_MAX_INT < value < _MAX_INT)
 
 
 def _time(field: str, value: Any) -> str | None:
@@ -131,21 +136,12 @@ def _items(run: dict[str, Any], field: str) -> list[dict[str, Any]]:
     return items
 
 
-_encode = json.JSONEncoder(
-    sort_keys=True, default=str
-).encode  # made once: json.dumps makes one a call
+# made once: json.dumps with options makes an encoder per call
+_encode = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 def _dump(value: Any) -> str | None:
     return None if value is None else _encode(value)
-
-
-def _fine_number(value: Any) -> bool:
-    """Plainly fine as a number: None, or an int or finite float SQLite can hold."""
-    kind = type(value)
-    if kind is float:
-        return math.isfinite(value) and -_MAX_INT < value < _MAX_INT
-    return value is None or (kind is int and -_MAX_INT < value < _MAX_INT)
 
 
 # Actions whose text fields and success are all of these types need no more type checks.
@@ -243,12 +239,16 @@ def _bulk(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         yield
     finally:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA cache_size = {cache}")
         if collecting:
             gc.enable()
+        for pragma in (
+            "wal_checkpoint(PASSIVE)",
+            f"wal_autocheckpoint = {autocheckpoint}",
+            "foreign_keys = ON",
+            f"cache_size = {cache}",
+        ):
+            with suppress(sqlite3.Error):  # an import that failed on the database says why
+                conn.execute(f"PRAGMA {pragma}")
 
 
 def import_runs(
