@@ -1,4 +1,4 @@
-"""Writes: one short transaction per recorded event; large ones for import and purge."""
+"""Writes: one short transaction per recorded event; one large one per purge (import: importing.py)."""
 
 from __future__ import annotations
 
