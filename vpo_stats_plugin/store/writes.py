@@ -1,4 +1,4 @@
-"""Writes: one short transaction per recorded event; one large one per purge (import: importing.py)."""
+"""Writes: a short transaction per recorded event, one per purge (import: importing.py)."""
 
 from __future__ import annotations
 
