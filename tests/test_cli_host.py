@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -122,3 +124,16 @@ def test_help_of_the_mounted_group(db: Path) -> None:
         line.split()[0] for line in one.stdout.split("Commands:")[1].splitlines() if line.strip()
     }
     assert listed == everywhere - standalone_only
+
+
+def test_rebuild_hint_names_the_command_as_typed(db: Path, tmp_path: Path) -> None:
+    tampered = tmp_path / "tampered.db"
+    shutil.copy(db, tampered)
+    conn = sqlite3.connect(tampered)
+    conn.execute("DELETE FROM rollup_paths WHERE path = (SELECT MIN(path) FROM rollup_paths)")
+    conn.commit()
+    conn.close()
+    one, two = both(tampered, "rebuild", "--check")
+    assert one.returncode == two.returncode == 1
+    assert "1 rollup row differs" in one.stdout and "`vpo-stats rebuild` recomputes" in one.stdout
+    assert "`vpo stats rebuild` recomputes" in two.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -380,3 +381,39 @@ def test_purge_asks_on_a_terminal(history: tuple) -> None:
     code, text = _on_a_terminal(db, ["--status", "failed"], b"y\n")
     assert code == 0 and f"Deleted {len(failed)} runs." in text
     assert len(read_raw(db)) == len(runs) - len(failed)
+
+
+# ---------------------------------------------------------------------------------- rebuild
+
+
+def test_rebuild_checks_and_corrects_the_rollups(history: tuple, runner: Any) -> None:
+    db, runs, now = history
+    e = expected_of(runs, now)
+    # kept run by run through imports: they match (sums of seconds added in another order too)
+    checked = invoke(runner, db, "rebuild", "--check")
+    assert checked.exit_code == 0
+    assert f"The rollups match the {len(runs)} runs" in checked.stdout
+    # rows gone wrong behind the plugin's back: a day counts a run too many, a path is lost
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "UPDATE rollup_daily SET runs = runs + 1 WHERE (day, policy, node, status) = "
+        "(SELECT day, policy, node, status FROM rollup_daily LIMIT 1)"
+    )
+    conn.execute("DELETE FROM rollup_paths WHERE path = (SELECT MIN(path) FROM rollup_paths)")
+    conn.commit()
+    conn.close()
+    tampered = raw_count(db, "SELECT SUM(runs) FROM rollup_daily")
+    found = invoke(runner, db, "rebuild", "--check", "--format", "json")
+    assert found.exit_code == 1
+    body = json.loads(found.stdout)
+    assert body["differing_rows"] == 2 and body["checked_only"] is True
+    assert body["differing_by_table"] == {"rollup_daily": 1, "rollup_paths": 1}
+    assert raw_count(db, "SELECT SUM(runs) FROM rollup_daily") == tampered  # nothing changed
+    fixed = invoke(runner, db, "rebuild")
+    assert (
+        fixed.exit_code == 0 and "2 rows corrected (rollup_daily 1, rollup_paths 1)" in fixed.stdout
+    )
+    summary = json_of(invoke(runner, db, "summary", "--format", "json"))
+    assert summary == e.summary(e.runs, summary["filters"])
+    again = invoke(runner, db, "rebuild", "--check")
+    assert again.exit_code == 0 and "match" in again.stdout

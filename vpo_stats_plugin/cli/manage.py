@@ -1,4 +1,4 @@
-"""Commands about the database itself: status, path, backup, purge."""
+"""Commands about the database itself: status, path, backup, purge, rebuild."""
 
 from __future__ import annotations
 
@@ -245,4 +245,54 @@ def purge(
         click.echo(f"Deleted {plural(deleted, 'run')}.")
 
 
-COMMANDS = (status, path, backup, purge)
+def render_rebuild(body: dict[str, Any], command: str = "vpo-stats rebuild") -> str:
+    """What a rebuild (or a check) found, in one line; ``command`` as the user types it."""
+    runs, took = plural(body["runs"], "run"), f"{body['seconds']:.1f} s"
+    differing = body["differing_rows"]
+    where = ", ".join(f"{t} {n}" for t, n in body["differing_by_table"].items())
+    if body["checked_only"]:
+        if not differing:
+            return f"The rollups match the {runs} (checked in {took}; nothing changed)."
+        return (
+            f"{plural(differing, 'rollup row')} {'differs' if differing == 1 else 'differ'} "
+            f"from the {runs} ({where}); nothing was "
+            f"changed: `{command}` recomputes them."
+        )
+    if not differing:
+        return f"Rebuilt the rollups from {runs} in {took}: they already matched."
+    return f"Rebuilt the rollups from {runs} in {took}: {plural(differing, 'row')} corrected ({where})."
+
+
+@click.command()
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Recompute and compare only; change nothing (exit 1 if they differ).",
+)
+@format_option(("table", "json"), "table for people; json for scripts.")
+@pass_context
+@handle_errors
+def rebuild(ctx: Any, check: bool, fmt: str) -> None:
+    """Recompute the aggregates (the rollups) from the stored runs, and say what differed.
+
+    summary, policies, policy, trend and the dashboard read rollup tables that every write keeps
+    up to date; this recomputes them from the runs themselves, in one transaction (about 12 s a
+    million runs here). Hosts go on recording meanwhile: their writes wait for it, queued.
+    With --check the result is compared and thrown away: a way to verify the numbers.
+
+    \b
+    Examples:
+      vpo-stats rebuild --check
+      vpo-stats rebuild
+    """
+    if fmt == "table":
+        click.echo("Recomputing the rollups from the runs ...", err=True)
+    with ctx.open_store() as store:
+        body = store.rebuild_rollups(check=check)
+    command = click.get_current_context().command_path  # `vpo stats rebuild` inside a host
+    emit(body, fmt, lambda b: render_rebuild(b, command))
+    if check and body["differing_rows"]:
+        sys.exit(1)
+
+
+COMMANDS = (status, path, backup, purge, rebuild)

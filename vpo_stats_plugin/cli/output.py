@@ -52,8 +52,8 @@ def human_time(stamp: str | None) -> str:
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
-    """'1 run', '2 runs'."""
-    return f"{count} {word if count == 1 else many or word + 's'}"
+    """'1 run', '2 runs', '1,000,000 runs'."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
 def clean(value: Any) -> str:

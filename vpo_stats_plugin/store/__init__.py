@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import socket
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -172,12 +173,32 @@ class Store:
     def record_error(self, cause: str, message: str, count: int = 1) -> None:
         self._guard(writes.record_error, cause, message, count, iso(utcnow()))
 
-    def rebuild_rollups(self) -> None:
-        def rebuild(conn: sqlite3.Connection) -> None:
-            with writes.transaction(conn):
-                rollups.rebuild(conn)
+    def rebuild_rollups(self, check: bool = False) -> dict[str, Any]:
+        """Recompute every rollup from the raw runs in one transaction; answers how many rollup
+        rows differed per table. With ``check``, the recomputation is rolled back."""
 
-        self._guard(rebuild)
+        def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rollups.keep_copy(conn)
+                rollups.rebuild(conn)
+                differing = rollups.differences(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("ROLLBACK" if check else "COMMIT")
+            return differing
+
+        started = time.monotonic()
+        differing = self._guard(rebuild)
+        return {
+            "path": str(self.path),
+            "runs": sum(reads.run_counts(self.conn).values()),
+            "checked_only": check,
+            "differing_rows": sum(differing.values()),
+            "differing_by_table": {t: n for t, n in differing.items() if n},
+            "seconds": round(time.monotonic() - started, 3),
+        }
 
     def backup(self, dest: Path) -> None:
         """A consistent copy of the live database at ``dest`` (SQLite's backup API)."""

@@ -391,6 +391,53 @@ def rebuild(conn: sqlite3.Connection) -> None:
     )
 
 
+TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_counts")
+
+
+def keep_copy(conn: sqlite3.Connection) -> None:
+    """Copy every rollup table into ``temp.before_<table>``, keys included (for ``differences``)."""
+    for table in TABLES:
+        create = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()[0]
+        conn.execute(f"DROP TABLE IF EXISTS temp.before_{table}")
+        conn.execute(
+            create.replace(f"CREATE TABLE {table}", f"CREATE TEMP TABLE before_{table}", 1)
+        )
+        conn.execute(f"INSERT INTO temp.before_{table} SELECT * FROM {table}")
+
+
+def differences(conn: sqlite3.Connection) -> dict[str, int]:
+    """Per rollup table, its rows that are not in the copy ``keep_copy`` made, or not the same
+    (sums of seconds within a billionth: added run by run or all at once, floats differ in the
+    last bits), plus the copy's rows that are gone; the copies are dropped."""
+    out = {}
+    for table in TABLES:
+        info = list(conn.execute(f"PRAGMA table_info({table})"))
+        same_key = " AND ".join(f"a.{r[1]} IS b.{r[1]}" for r in info if r[5])
+        differ = " OR ".join(
+            f"(a.{r[1]} IS NULL) != (b.{r[1]} IS NULL) OR "
+            f"abs(a.{r[1]} - b.{r[1]}) > 1e-9 * max(abs(a.{r[1]}), abs(b.{r[1]}), 1)"
+            if r[2].upper() == "REAL"
+            else f"a.{r[1]} IS NOT b.{r[1]}"
+            for r in info
+            if not r[5]
+        )
+        before = f"temp.before_{table}"
+        out[table] = sum(
+            conn.execute(sql).fetchone()[0]
+            for sql in (
+                f"SELECT COUNT(*) FROM {table} a WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {before} b WHERE {same_key})",
+                f"SELECT COUNT(*) FROM {before} b WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {table} a WHERE {same_key})",
+                f"SELECT COUNT(*) FROM {table} a JOIN {before} b ON {same_key} WHERE {differ}",
+            )
+        )
+        conn.execute(f"DROP TABLE {before}")
+    return out
+
+
 # --- reading --------------------------------------------------------------------------------
 
 
