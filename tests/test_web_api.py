@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from web_history import HOSTILE, POLICIES, check_summary, expected_summary, make_history, record
 
+import vpo_stats_plugin.web
 from vpo_stats_plugin.cli import stats as cli_main
 from vpo_stats_plugin.config import load_settings
 from vpo_stats_plugin.refhost.web import make_host_app
@@ -484,17 +485,27 @@ async def test_page_and_assets(client: Any) -> None:
         assert f'"{asset}"' in page  # relative: works under any mount point
         assert (await client.get("/" + asset)).status == 200
     assert "/stats" not in page
-    js = await (await client.get("/static/app.js")).text()
-    code = "\n".join(line for line in js.splitlines() if not line.lstrip().startswith(("*", "/*")))
-    for never in (
-        ".innerHTML",
-        ".outerHTML",
-        "insertAdjacentHTML",
-        "document.write",
-        "eval(",
-        "/stats",
-    ):
-        assert never not in code, never
+    # the entry module and every module it is made of: served, and never handling HTML
+    static = Path(vpo_stats_plugin.web.__file__).parent / "static"
+    modules = ["app.js", *(f"js/{p.name}" for p in sorted((static / "js").glob("*.js")))]
+    assert len(modules) > 5
+    for name in modules:
+        response = await client.get("/static/" + name)
+        assert response.status == 200, name
+        # a JavaScript type, or the browser refuses to run it as a module
+        assert response.content_type in ("text/javascript", "application/javascript"), name
+        js = await response.text()
+        lines = js.splitlines()
+        code = "\n".join(x for x in lines if not x.lstrip().startswith(("*", "/*")))
+        for never in (
+            ".innerHTML",
+            ".outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "/stats",
+        ):
+            assert never not in code, (name, never)
 
 
 def test_vendored_chart_library_is_recorded() -> None:
