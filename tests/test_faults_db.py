@@ -168,7 +168,8 @@ def test_a_directory_in_place_of_the_database(tmp_path: Path, media: list[str]) 
 
 def test_a_new_database_opened_by_many_at_once_is_ours_for_all(tmp_path: Path) -> None:
     """Readers and writers racing to open a database that does not exist yet: one creates it,
-    and none takes the half-made file for another application's."""
+    none takes the half-made file for another application's, and none is told it is locked
+    (switching a new file to WAL answers "locked" at once while others open it)."""
     threads, rounds = 6, 25
     failures: list[str] = []
 

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import sqlite3
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -173,6 +174,23 @@ def connect_readonly(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqli
         raise classify(err, path) from None
 
 
+def _wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """Put the database in WAL mode. Switching needs the file to itself, and SQLite answers
+    "locked" at once, without its busy wait, while other connections open the same new file:
+    so try again, within the busy timeout."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            busy = (getattr(err, "sqlite_errorcode", 0) & 0xFF) in _BUSY_CODES
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 def connect(
     path: Path, *, create: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS
 ) -> sqlite3.Connection:
@@ -214,8 +232,7 @@ def connect(
         if _foreign(*_identity(conn)):
             # made by someone else between the check above and now
             raise unusable(path, "it is another application's SQLite database, not a stats store")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        _wal(conn, busy_timeout_ms)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as err:
         conn.close()
