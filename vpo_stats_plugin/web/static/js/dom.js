@@ -1,4 +1,6 @@
-/* DOM helpers: every stored string reaches the page as text (textContent, DOM properties), never as HTML. */
+/* DOM helpers: every stored string reaches the page as text (textContent, DOM properties), never
+ * as HTML.
+ */
 
 export function $(selector, root) {
   return (root || document).querySelector(selector);

@@ -1,4 +1,6 @@
-/* The view and the filters live in the query string; links keep them. API calls are relative to the page, so the dashboard works wherever it is mounted. */
+/* The view and the filters live in the query string; links keep them. API calls are relative to
+ * the page, so the dashboard works wherever it is mounted.
+ */
 
 import { h } from "./dom.js";
 
