@@ -123,8 +123,9 @@ def _foreign(app_id: int, tables: list[str]) -> bool:
     )
 
 
-def _check_readonly(path: Path, busy_timeout_ms: int) -> None:
-    """Refuse a file that is not our database, or is a newer one, without writing a byte."""
+def connect_readonly(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """Open the database at ``path`` to read only (a ``mode=ro`` URI), never writing a byte;
+    refuse a file that is not our database, or is a newer one."""
     from .migrations import MIGRATIONS  # migrations imports this module
 
     uri = f"file:{quote(os.fsencode(path))}?mode=ro"  # the name's own bytes, whatever they are
@@ -143,8 +144,7 @@ def _check_readonly(path: Path, busy_timeout_ms: int) -> None:
             raise
         if _foreign(app_id, tables):
             raise unusable(path, "it is another application's SQLite database, not a stats store")
-        names = set(tables)
-        if "_migrations" in names:
+        if "_migrations" in tables:
             known = {name for name, _ in MIGRATIONS}
             unknown = [
                 r[0]
@@ -158,20 +158,12 @@ def _check_readonly(path: Path, busy_timeout_ms: int) -> None:
                     "vpo-stats-plugin); the database was left as it is."
                 )
     except sqlite3.Error as err:
-        raise classify(err, path) from None
-    finally:
         conn.close()
-
-
-def connect_readonly(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """Open our database at ``path`` to read only (a ``mode=ro`` URI): never creates, migrates
-    or writes; refuses what is not ours, as ``connect`` does."""
-    _check_readonly(path, busy_timeout_ms)
-    uri = f"file:{quote(os.fsencode(path))}?mode=ro"
-    try:
-        return sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
-    except sqlite3.Error as err:
         raise classify(err, path) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
@@ -207,7 +199,7 @@ def connect(
         if exists and path.stat().st_size > 0:
             # never open() the file itself: closing any descriptor of it would drop the POSIX
             # locks this process's SQLite connections hold on it (and with them the WAL)
-            _check_readonly(path, busy_timeout_ms)
+            connect_readonly(path, busy_timeout_ms).close()  # refuses what is not ours
     except OSError as err:
         raise unwritable(path, err.strerror or str(err)) from None
     if not exists:
