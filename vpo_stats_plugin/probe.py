@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import threading
 
@@ -24,12 +25,14 @@ _CODEC_TYPES = {
 PROBE_TIMEOUT_S = 30
 
 
-def file_size(path: str | os.PathLike[str]) -> int | None:
-    """Size in bytes, or None when the file is not there."""
+def file_stat(path: str | os.PathLike[str]) -> tuple[int | None, bool]:
+    """Size in bytes (None when the file is not there), and whether it is a regular file: only
+    a regular file is read (hashed, probed), as a FIFO or a device could block the host."""
     try:
-        return os.stat(path).st_size
+        found = os.stat(path)
     except (OSError, ValueError):
-        return None
+        return None, False
+    return found.st_size, stat.S_ISREG(found.st_mode)
 
 
 _buffers = threading.local()
@@ -92,7 +95,7 @@ def file_hash(path: str | os.PathLike[str], mode: str) -> str | None:
 def probe_tracks(path: str | os.PathLike[str]) -> list[dict[str, str | None]] | None:
     """Tracks of a media file by ffprobe (type, codec, language), or None when it cannot tell."""
     ffprobe = shutil.which("ffprobe")
-    if ffprobe is None or file_size(path) is None:
+    if ffprobe is None or file_stat(path)[0] is None:
         return None
     try:
         done = subprocess.run(

@@ -7,7 +7,6 @@ gets it into the store in order even while the database is locked. See docs/reli
 from __future__ import annotations
 
 import os
-import stat
 import time
 import uuid
 import weakref
@@ -35,14 +34,6 @@ class _Live:
     started_at: str
     started_clock: float
     successful_actions: int = 0
-
-
-def _regular(path: str) -> bool:
-    """Only a regular file is read (hashed, probed): a FIFO or a device could block the host."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
 
 
 class Recorder:
@@ -92,9 +83,10 @@ class Recorder:
         if earlier is not None:  # the host started this job again without finishing it
             self._interrupt(earlier, "vpo_before_file came again before vpo_after_file")
         self._live[job.id] = live
+        size, regular = probe.file_stat(job.path)
         tracks = [t.model_dump() for t in job.tracks] if job.tracks is not None else None
         if tracks is None:
-            tracks = self._probe_tracks(job.path)
+            tracks = self._probe_tracks(job.path, regular)
         run = {
             "id": live.run_id,
             "job_id": job.id,
@@ -104,10 +96,10 @@ class Recorder:
             "node": job.node or self.settings.node,
             "status": "running",
             "started_at": live.started_at,
-            "size_before_bytes": probe.file_size(job.path),
+            "size_before_bytes": size,
             "tracks_before": probe.count_tracks(tracks),
             "phases_total": job.phases_total,
-            "hash_before": self._hash(job.path),
+            "hash_before": self._hash(job.path, regular),
             "source": "hooks",
             "pid": self._pid,
             "process_started": self._process_started,
@@ -139,12 +131,13 @@ class Recorder:
             raise
         self._note_dropped("result", dropped)
         output = result.output_path or live.path
-        size_after = probe.file_size(output)
+        size_after, regular = probe.file_stat(output)
         if size_after is None and not result.success:
-            output, size_after = live.path, probe.file_size(live.path)
+            output = live.path
+            size_after, regular = probe.file_stat(output)
         tracks = [t.model_dump() for t in result.tracks] if result.tracks is not None else None
-        if tracks is None and size_after is not None:
-            tracks = self._probe_tracks(output)
+        if tracks is None:
+            tracks = self._probe_tracks(output, regular)
         counts = probe.count_tracks(tracks)
         fields: dict[str, Any] = {
             "status": "succeeded" if result.success else "failed",
@@ -154,7 +147,7 @@ class Recorder:
             "output_path": output,
             "size_after_bytes": size_after,
             **{f"tracks_after_{kind}": n for kind, n in counts.items()},
-            "hash_after": self._hash(output) if size_after is not None else None,
+            "hash_after": self._hash(output, regular),
             "error": result.error
             or (None if result.success else "failed (no error message given)"),
             "total_changes": result.total_changes
@@ -206,11 +199,11 @@ class Recorder:
             del self._live[key]
         return live
 
-    def _hash(self, path: str) -> str | None:
-        return probe.file_hash(path, self.settings.hash) if _regular(path) else None
+    def _hash(self, path: str, regular: bool) -> str | None:
+        return probe.file_hash(path, self.settings.hash) if regular else None
 
-    def _probe_tracks(self, path: str) -> list[dict[str, Any]] | None:
-        return probe.probe_tracks(path) if self.settings.probe_tracks and _regular(path) else None
+    def _probe_tracks(self, path: str, regular: bool) -> list[dict[str, Any]] | None:
+        return probe.probe_tracks(path) if self.settings.probe_tracks and regular else None
 
     def _note_dropped(self, what: str, dropped: list[str]) -> None:
         if dropped:
