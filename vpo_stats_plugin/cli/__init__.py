@@ -25,16 +25,16 @@ class CliError(click.ClickException):
     """A StatsError on its way out: message on stderr, the error's exit code."""
 
     def __init__(self, err: StatsError) -> None:
-        super().__init__(_as_typed_here(str(err)))
+        super().__init__(as_typed_here(str(err)))
         self.exit_code = err.exit_code
 
     def show(self, file: Any = None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
-def _as_typed_here(message: str) -> str:
-    """Hints in the store's messages name `vpo-stats ...`; inside a host the user types
-    `vpo stats ...` (whatever the host's command is called): say that instead."""
+def as_typed_here(message: str) -> str:
+    """Hints in messages name `vpo-stats ...`; inside a host the user types `vpo stats ...`
+    (whatever the host's command is called): say that instead."""
     ctx = click.get_current_context(silent=True)
     while ctx is not None and ctx.parent is not None and ctx.command.name != "stats":
         ctx = ctx.parent

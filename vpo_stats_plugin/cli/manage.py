@@ -12,7 +12,14 @@ import click
 
 from ..errors import BadParameter, StatsError
 from ..filters import STATUSES, WHEN_HELP
-from . import format_option, handle_errors, make_filters, output_options, pass_context
+from . import (
+    as_typed_here,
+    format_option,
+    handle_errors,
+    make_filters,
+    output_options,
+    pass_context,
+)
 from .output import (
     clean,
     emit,
@@ -245,8 +252,8 @@ def purge(
         click.echo(f"Deleted {plural(deleted, 'run')}.")
 
 
-def render_rebuild(body: dict[str, Any], command: str = "vpo-stats rebuild") -> str:
-    """What a rebuild (or a check) found, in one line; ``command`` as the user types it."""
+def render_rebuild(body: dict[str, Any]) -> str:
+    """What a rebuild (or a check) found, in one line."""
     runs, took = plural(body["runs"], "run"), f"{body['seconds']:.1f} s"
     differing = body["differing_rows"]
     where = ", ".join(f"{t} {n}" for t, n in body["differing_by_table"].items())
@@ -256,7 +263,7 @@ def render_rebuild(body: dict[str, Any], command: str = "vpo-stats rebuild") -> 
         return (
             f"{plural(differing, 'rollup row')} {'differs' if differing == 1 else 'differ'} "
             f"from the {runs} ({where}); nothing was "
-            f"changed: `{command}` recomputes them."
+            "changed: `vpo-stats rebuild` recomputes them."
         )
     if not differing:
         return f"Rebuilt the rollups from {runs} in {took}: they already matched."
@@ -289,8 +296,7 @@ def rebuild(ctx: Any, check: bool, fmt: str) -> None:
         click.echo("Recomputing the rollups from the runs ...", err=True)
     with ctx.open_store() as store:
         body = store.rebuild_rollups(check=check)
-    command = click.get_current_context().command_path  # `vpo stats rebuild` inside a host
-    emit(body, fmt, lambda b: render_rebuild(b, command))
+    emit(body, fmt, lambda b: as_typed_here(render_rebuild(b)))
     if check and body["differing_rows"]:
         sys.exit(1)
 
