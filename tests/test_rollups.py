@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from history import Expected
+from history import Expected, rollup_rows
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from vpo_stats_plugin.errors import NotFound
 from vpo_stats_plugin.filters import Filters
 from vpo_stats_plugin.liveness import this_process
-from vpo_stats_plugin.store import Store, open_store, rollups
+from vpo_stats_plugin.store import Store, open_store
 
 NODE = "node-a"
 NODES = (NODE, "node-b")
@@ -48,7 +48,6 @@ ACTION_TYPES = ("remove_track", "transcode", "set_default", None)
 CODECS = (None, "h264", "hevc")
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
 STALE_AFTER = 100 * 365 * 86400.0  # nothing generated here is ever stale by age
-ROLLUP_TABLES = (*(level.table for level in rollups.LEVELS), "rollup_paths", "rollup_counts")
 
 # ---------------------------------------------------------------------------------------------
 # strategies
@@ -300,14 +299,6 @@ def apply(store: Store, model: Model, op: tuple, live: tuple[int, float | None])
         model.reap(live[0])
 
 
-def rollup_rows(store: Store) -> dict[str, list[tuple]]:
-    out = {}
-    for table in ROLLUP_TABLES:
-        rows = store.conn.execute(f"SELECT * FROM {table}").fetchall()
-        out[table] = sorted((tuple(r) for r in rows), key=repr)
-    return out
-
-
 @contextmanager
 def scratch_store() -> Iterator[Store]:
     with tempfile.TemporaryDirectory() as scratch:
@@ -372,9 +363,9 @@ def test_rebuilt_rollups_equal_the_incremental_ones(history: list[tuple]) -> Non
     with scratch_store() as store:
         for op in history:
             apply(store, model, op, live)
-        incremental = rollup_rows(store)
+        incremental = rollup_rows(store.conn)
         store.rebuild_rollups()
-        assert rollup_rows(store) == incremental
+        assert rollup_rows(store.conn) == incremental
 
 
 def test_a_run_reaped_then_finished_moves_between_rollup_rows(store: Store) -> None:
