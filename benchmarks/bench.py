@@ -30,7 +30,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import socket
 import sqlite3
 import statistics
@@ -438,8 +437,11 @@ def measure_hash(media: Path) -> dict[str, Any]:
 def measure_startup() -> dict[str, Any]:
     # the script of this interpreter's environment: another one on PATH (a pyenv shim, say)
     # would time a different installation
-    beside = Path(sys.executable).parent / "vpo-stats"
-    script = str(beside) if beside.exists() else shutil.which("vpo-stats") or "vpo-stats"
+    script = str(Path(sys.executable).parent / "vpo-stats")
+    if not Path(script).exists():
+        sys.exit(
+            f"{script} is missing: install the package into this environment (pip install -e .)"
+        )
     commands = {
         "bare interpreter": [sys.executable, "-c", "pass"],
         "vpo-stats --help": [script, "--help"],

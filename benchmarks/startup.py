@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -39,12 +38,11 @@ print(json.dumps(sorted(m for m in sys.modules if m in heavy)), file=sys.stderr)
 def script() -> str:
     """The installed `vpo-stats` of this Python (not a shell shim in front of it)."""
     beside = Path(sys.executable).parent / "vpo-stats"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("vpo-stats")
-    if not found:
-        sys.exit("vpo-stats is not installed in this environment: pip install -e .")
-    return found
+    if not beside.exists():
+        sys.exit(
+            f"{beside} is missing: install the package into this environment (pip install -e .)"
+        )
+    return str(beside)
 
 
 def run_once(cmd: list[str], env: dict[str, str]) -> float:

@@ -13,6 +13,22 @@ from click.testing import CliRunner
 from vpo_stats_plugin import hooks
 from vpo_stats_plugin.store import Store, open_store
 
+DECOY_EXIT = 97
+
+
+@pytest.fixture(autouse=True, scope="session")
+def decoy_scripts_on_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A `vpo-stats` and a `vpo` first on PATH that only fail: the suite must use its own."""
+    decoys = tmp_path_factory.mktemp("decoys")
+    for name in ("vpo-stats", "vpo"):
+        script = decoys / name
+        script.write_text(f"#!/bin/sh\necho 'decoy {name} from PATH' >&2\nexit {DECOY_EXIT}\n")
+        script.chmod(0o755)
+    before = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{decoys}{os.pathsep}{before}"
+    yield decoys
+    os.environ["PATH"] = before
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

@@ -509,12 +509,13 @@ def day_end(day: date) -> datetime:
 
 
 def vpo_stats_script() -> str:
-    """The installed `vpo-stats` script: beside this Python, else on PATH."""
-    import shutil
+    """The checkout's own `vpo-stats`: the one beside this Python, never one found on PATH."""
     import sys
 
     beside = Path(sys.executable).parent / "vpo-stats"
-    return str(beside) if beside.exists() else shutil.which("vpo-stats") or "vpo-stats"
+    if not beside.exists():
+        raise AssertionError(f"{beside} is missing: run the tests with scripts/test.sh")
+    return str(beside)
 
 
 def invoke(runner: Any, db: Path, *args: str, **kwargs: Any) -> Any:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from history import vpo_stats_script
 
 HOST = r"""
 import json, logging, sys, time
@@ -120,7 +121,7 @@ class Host:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["vpo-stats", *args], env=self.env, capture_output=True, text=True, timeout=60
+            [vpo_stats_script(), *args], env=self.env, capture_output=True, text=True, timeout=60
         )
 
     def rows(self, sql: str, db: Path | None = None) -> list[sqlite3.Row]:

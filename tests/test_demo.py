@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from history import vpo_stats_script
 from media import track_counts
 from web_history import get_when_up
 
@@ -44,9 +45,7 @@ def test_help() -> None:
     result = CliRunner().invoke(demo, ["--help"])
     assert result.exit_code == 0
     assert "--dir" in result.output and "~/.vpo/demo" in result.output
-    script = shutil.which("vpo-stats")
-    assert script, "the vpo-stats console script is not installed"
-    done = subprocess.run([script, "demo", "--help"], capture_output=True, text=True)
+    done = subprocess.run([vpo_stats_script(), "demo", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "Usage: vpo-stats demo" in done.stdout
 
 
@@ -127,3 +126,13 @@ def test_demo_without_ffmpeg_says_what_to_do(tmp_path: Path, env: dict[str, str]
     assert done.returncode == 1
     assert "ffmpeg not found on PATH: install FFmpeg" in done.stderr
     assert not (tmp_path / "d" / "stats.db").exists()
+
+
+def test_the_suite_runs_the_checkouts_own_script_not_one_on_path() -> None:
+    on_path = shutil.which("vpo-stats")
+    assert on_path and "decoys" in on_path, "conftest plants a failing vpo-stats first on PATH"
+    assert subprocess.run([on_path, "--help"], capture_output=True).returncode == 97
+    own = vpo_stats_script()
+    assert Path(own).parent == Path(sys.executable).parent
+    done = subprocess.run([own, "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "Usage: vpo-stats" in done.stdout
