@@ -34,7 +34,7 @@ GOOD: dict[str, Any] = {
     "policy": "english",
     "node": "n1",
     "status": "succeeded",
-    "started_at": "2025-03-01T10:00:00.000000Z",
+    "started_at": "2025-03-01T09:00:00.000000Z",
     "finished_at": "2025-03-01T10:05:00+01:00",
     "duration_seconds": 300.5,
     "size_before_bytes": 1000,
