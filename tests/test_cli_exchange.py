@@ -520,6 +520,19 @@ def test_export_leaves_an_unrelated_partial_file_alone(
     assert names == ["out.ndjson", "out.ndjson.partial"]
 
 
+def test_export_keeps_the_permissions_of_the_file_it_replaces(
+    small: tuple, runner: Any, tmp_path: Path
+) -> None:
+    db, runs = small
+    private = tmp_path / "private.ndjson"
+    private.write_text("old\n")
+    private.chmod(0o600)
+    result = invoke(runner, db, "export", "-o", str(private))
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert len(private.read_text().splitlines()) == len(runs)
+
+
 # ----------------------------------------------------------------- import: lines that are bad
 
 

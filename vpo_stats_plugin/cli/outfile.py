@@ -9,7 +9,7 @@ import os
 import secrets
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,19 +43,16 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def _temporary(target: Path, mode: int | None) -> Path:
+def _temporary(target: Path) -> Path:
     """A new empty file beside ``target`` that nothing else has (never an existing one)."""
+    # a name near the file system's limit (255 bytes) leaves no room for the suffix
+    base = target.name if len(os.fsencode(target.name)) <= 200 else "output"
     for _ in range(100):
-        temp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.partial")
+        temp = target.with_name(f"{base}.{secrets.token_hex(4)}.partial")
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
             continue
-        try:
-            if mode is not None:  # what replaces a file keeps its permissions
-                os.fchmod(fd, stat.S_IMODE(mode))
-        finally:
-            os.close(fd)
         return temp
     raise FileExistsError(f"no free temporary name beside {target}")
 
@@ -84,21 +81,23 @@ def destination(path: Path, *, stream: bool, what: str = "a file") -> Destinatio
             )
         if not target.parent.is_dir():
             raise StatsError(f"cannot write {shown}: the directory {target.parent} does not exist")
-        return Destination(named, target, _temporary(target, info.st_mode if info else None))
+        return Destination(named, target, _temporary(target))
     except OSError as err:
         raise StatsError(f"cannot write {shown}: {err.strerror or err}") from None
 
 
 @contextmanager
 def written(path: Path, *, stream: bool, what: str = "a file") -> Iterator[Destination]:
-    """``destination(path)``; on a clean exit its temporary file replaces the target, on an
-    error it is removed."""
+    """``destination(path)``; on a clean exit its temporary file replaces the target (taking
+    its permissions), on an error it is removed."""
     dest = destination(path, stream=stream, what=what)
     if dest.streamed:
         yield dest
         return
     try:
         yield dest
+        with suppress(FileNotFoundError):  # what replaces a file keeps its permissions
+            os.chmod(dest.writing, stat.S_IMODE(dest.target.stat().st_mode))
         os.replace(dest.writing, dest.target)
     except BaseException:
         dest.writing.unlink(missing_ok=True)
