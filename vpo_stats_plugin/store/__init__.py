@@ -25,13 +25,9 @@ from .connection import (
 
 __all__ = ["Store", "open_readonly", "open_store", "stored_run_ids"]
 
-REAP_BUSY_MS = 200
-_SOURCE_CODES = {
-    5,
-    6,
-    11,
-    26,
-}  # BUSY, LOCKED, CORRUPT, NOTADB: a backup's source, not its copy  # how long a read waits for the write lock to mark dead runs interrupted
+REAP_BUSY_MS = 200  # how long a read waits for the write lock to mark dead runs interrupted
+# SQLite result codes from a backup's source (busy, locked, corrupt, not a database), not its copy
+_SOURCE_CODES = {5, 6, 11, 26}
 
 
 class Store:
