@@ -8,8 +8,10 @@ import json
 import os
 import pty
 import socket
+import stat
 import subprocess
 import sys
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -429,3 +431,180 @@ def test_export_and_import_run_in_constant_memory(tmp_path: Path) -> None:
     assert large[0] - small[0] < 2000, peaks
     cached = min(large[3] - small[3], IMPORT_CACHE_KIB)
     assert large[1] - small[1] < 2000 + cached, peaks
+
+
+# ------------------------------------------------- where -o writes: FIFOs, devices, symlinks
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
+    db = tmp_path / "small.db"
+    runs = make_history(datetime.now(UTC), count=30, seed=3)
+    import_runs(db, runs)
+    return db, runs
+
+
+def test_export_writes_through_a_fifo(small: tuple, tmp_path: Path) -> None:
+    db, runs = small
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    done = subprocess.run(
+        [vpo_stats_script(), "--db", str(db), "export", "-o", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    received, _ = reader.communicate(timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["id"] for line in received.splitlines()] == [r["id"] for r in runs]
+    assert fifo.is_fifo()  # still the FIFO, not a file put in its place
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("pipe.")]
+
+
+def test_export_into_a_full_device_is_a_clean_error(small: tuple, tmp_path: Path) -> None:
+    """A character device (here a node of /dev/full's own numbers) is written, not replaced;
+    its "no space" is an error naming it, with no traceback."""
+    db, _ = small
+    full = tmp_path / "full"
+    try:
+        os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    done = subprocess.run(
+        [vpo_stats_script(), "--db", str(db), "export", "-o", str(full)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"cannot write {full}: No space left on device" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert full.is_char_device()
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_export_follows_symlinks(small: tuple, runner: Any, tmp_path: Path) -> None:
+    db, runs = small
+    (tmp_path / "real.ndjson").write_text("old\n")
+    (tmp_path / "link").symlink_to("real.ndjson")
+    result = invoke(runner, db, "export", "-o", str(tmp_path / "link"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "link").is_symlink()  # the link stays; its target is the export
+    assert len((tmp_path / "real.ndjson").read_text().splitlines()) == len(runs)
+    # a dangling link: the file it names is made
+    (tmp_path / "dangling").symlink_to("new.ndjson")
+    result = invoke(runner, db, "export", "-o", str(tmp_path / "dangling"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "dangling").is_symlink()
+    assert len((tmp_path / "new.ndjson").read_text().splitlines()) == len(runs)
+    # one into a directory that does not exist: said so, nothing made
+    (tmp_path / "nowhere").symlink_to(tmp_path / "no" / "dir" / "x.ndjson")
+    result = invoke(runner, db, "export", "-o", str(tmp_path / "nowhere"))
+    assert result.exit_code == 1
+    assert f"the directory {tmp_path / 'no' / 'dir'} does not exist" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_export_leaves_an_unrelated_partial_file_alone(
+    small: tuple, runner: Any, tmp_path: Path
+) -> None:
+    db, runs = small
+    theirs = tmp_path / "out.ndjson.partial"
+    theirs.write_text("someone else's download\n")
+    result = invoke(runner, db, "export", "-o", str(tmp_path / "out.ndjson"))
+    assert result.exit_code == 0, result.output
+    assert theirs.read_text() == "someone else's download\n"
+    assert len((tmp_path / "out.ndjson").read_text().splitlines()) == len(runs)
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out"))
+    assert names == ["out.ndjson", "out.ndjson.partial"]
+
+
+def test_export_keeps_the_permissions_of_the_file_it_replaces(
+    small: tuple, runner: Any, tmp_path: Path
+) -> None:
+    db, runs = small
+    private = tmp_path / "private.ndjson"
+    private.write_text("old\n")
+    private.chmod(0o600)
+    result = invoke(runner, db, "export", "-o", str(private))
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert len(private.read_text().splitlines()) == len(runs)
+
+
+# ----------------------------------------------------------------- import: lines that are bad
+
+
+def _line(run: dict[str, Any]) -> str:
+    return json.dumps(run)
+
+
+def test_a_line_nested_too_deeply_is_skipped_and_the_rest_imported(
+    runner: Any, tmp_path: Path
+) -> None:
+    runs = make_history(datetime.now(UTC), count=4, seed=31)[:4]
+    deep = dict(runs[1], id=str(uuid.uuid4()))
+    text = _line(deep)[:-1] + ', "x": ' + "[" * 1000 + "]" * 1000 + "}"  # past json's limit
+    # decodable, but deeper than a stored value may be (the recorder keeps 32 levels)
+    nested = dict(runs[2], id=str(uuid.uuid4()))
+    value: Any = 1
+    for _ in range(100):
+        value = {"a": value}
+    nested["actions"] = [{"type": "remux", "success": True, "before": value}]
+    lines = [_line(runs[0]), text, _line(nested), _line(runs[1]), _line(runs[2]), _line(runs[3])]
+    dump = tmp_path / "deep.ndjson"
+    dump.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "deep.db"
+    result = invoke(runner, db, "import", str(dump))
+    assert result.exit_code == 1
+    assert "skipped line 2: nested too deeply" in result.stderr
+    assert "skipped line 3: actions[1].before is nested more than 32 levels deep" in result.stderr
+    assert "4 imported" in result.stdout
+    assert sorted(r["id"] for r in read_raw(db)) == sorted(r["id"] for r in runs)
+    # the same in a CSV's JSON column
+    rows = list(csv.DictReader(io.StringIO(invoke(runner, db, "export", "--format", "csv").stdout)))
+    rows[0]["actions"] = "[" * 1000 + "]" * 1000
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    (tmp_path / "deep.csv").write_text(out.getvalue())
+    result = invoke(runner, tmp_path / "csv.db", "import", str(tmp_path / "deep.csv"))
+    assert result.exit_code == 1 and "skipped line 2: actions: nested too deeply" in result.stderr
+    assert "3 imported" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"id": "not-a-uuid"}, "line 2: id 'not-a-uuid' is not a UUID"),
+        ({"id": "6f1c2d3e00004000800000000000000a"}, "is not a UUID"),
+        ({"id": "{6f1c2d3e-0000-4000-8000-00000000000a}"}, "is not a UUID"),
+        (
+            {"started_at": "2026-03-01T10:00:00Z", "finished_at": "2026-03-01T09:59:59Z"},
+            "line 2: finished_at 2026-03-01T09:59:59.000000Z is earlier than started_at "
+            "2026-03-01T10:00:00.000000Z",
+        ),
+        (  # the same instant in two offsets is not earlier
+            {"started_at": "2026-03-01T10:00:00+02:00", "finished_at": "2026-03-01T08:00:00Z"},
+            None,
+        ),
+    ],
+)
+def test_import_checks_the_id_and_the_order_of_times(
+    change: dict[str, Any], message: str | None, runner: Any, tmp_path: Path
+) -> None:
+    runs = make_history(datetime.now(UTC), count=3, seed=41)[:3]
+    odd = dict(runs[1], **change)
+    dump = tmp_path / "odd.ndjson"
+    dump.write_text("\n".join(map(_line, [runs[0], odd, runs[2]])) + "\n")
+    db = tmp_path / "odd.db"
+    result = invoke(runner, db, "import", str(dump))
+    stored = {r["id"] for r in read_raw(db)}
+    if message is None:
+        assert result.exit_code == 0, result.output
+        assert odd["id"] in stored
+        return
+    assert result.exit_code == 1 and message in result.stderr, result.stderr
+    assert stored == {runs[0]["id"], runs[2]["id"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -10,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -188,6 +190,73 @@ def test_backup_bad_destinations(history: tuple, runner: Any, tmp_path: Path) ->
     itself = invoke(runner, db, "backup", "--force", str(db))
     assert itself.exit_code == 2 and "live database" in itself.stderr
     assert "Traceback" not in itself.output + nowhere.output
+
+
+def test_backup_to_an_unwritable_place_is_a_clean_error(history: tuple, runner: Any) -> None:
+    """/proc takes no new files, root or not: an error naming DEST, exit 1, no traceback."""
+    db, _, _ = history
+    done = subprocess.run(
+        [*VPO_STATS, "--db", str(db), "backup", "/proc/x.db"], capture_output=True, text=True
+    )
+    assert done.returncode == 1, done.stderr
+    assert "cannot write /proc/x.db" in done.stderr and "Traceback" not in done.stderr
+
+
+@contextlib.contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """``path`` made immutable (chattr +i), which stops root too; skips where it cannot be."""
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {made.stderr!r}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_backup_into_an_immutable_directory(history: tuple, tmp_path: Path) -> None:
+    db, _, _ = history
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    with immutable(locked):
+        done = subprocess.run(
+            [*VPO_STATS, "--db", str(db), "backup", str(locked / "b.db")],
+            capture_output=True,
+            text=True,
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"cannot write {locked / 'b.db'}: Operation not permitted" in done.stderr
+    assert "Traceback" not in done.stderr and list(locked.iterdir()) == []
+
+
+def test_backup_refuses_fifos_and_devices_and_follows_symlinks(
+    history: tuple, runner: Any, tmp_path: Path
+) -> None:
+    db, runs, _ = history
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for dest in (fifo, Path("/dev/null")):
+        refused = invoke(runner, db, "backup", "--force", str(dest))
+        assert refused.exit_code == 1
+        assert "a backup must be a regular file" in refused.stderr, refused.stderr
+    assert fifo.is_fifo() and Path("/dev/null").is_char_device()
+    # a symlink: its target is the backup, the link stays
+    (tmp_path / "link.db").symlink_to("real.db")
+    made = invoke(runner, db, "backup", str(tmp_path / "link.db"))
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "link.db").is_symlink() and len(read_raw(tmp_path / "real.db")) == len(runs)
+    refused = invoke(runner, db, "backup", str(tmp_path / "link.db"))
+    assert refused.exit_code == 1 and "--force" in refused.stderr
+    # someone else's DEST.partial is not the temporary file
+    theirs = tmp_path / "b.db.partial"
+    theirs.write_bytes(b"not ours")
+    made = invoke(runner, db, "backup", str(tmp_path / "b.db"))
+    assert made.exit_code == 0, made.output
+    assert theirs.read_bytes() == b"not ours"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("b.db")) == [
+        "b.db",
+        "b.db.partial",
+    ]
 
 
 # ----------------------------------------------------------------------------------- purge
@@ -417,3 +486,40 @@ def test_rebuild_checks_and_corrects_the_rollups(history: tuple, runner: Any) ->
     assert summary == e.summary(e.runs, summary["filters"])
     again = invoke(runner, db, "rebuild", "--check")
     assert again.exit_code == 0 and "match" in again.stdout
+
+
+def test_rebuild_check_reads_a_database_it_cannot_write(history: tuple, runner: Any) -> None:
+    """--check changes nothing, so an immutable database (root cannot write it either) will do;
+    it still finds what differs."""
+    db, _, _ = history
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "UPDATE rollup_total SET runs = runs + 1 WHERE (policy, node, status) = "
+        "(SELECT policy, node, status FROM rollup_total LIMIT 1)"
+    )
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with immutable(db):
+        found = invoke(runner, db, "rebuild", "--check", "--format", "json")
+        again = invoke(runner, db, "rebuild", "--check")
+    assert found.exit_code == 1, found.output
+    body = json.loads(found.stdout)
+    assert body["differing_by_table"] == {"rollup_total": 1} and body["checked_only"]
+    assert again.exit_code == 1 and "1 rollup row differs" in again.stdout
+    assert db.read_bytes() == before
+
+
+def test_rebuild_check_never_upgrades(tmp_path: Path, runner: Any) -> None:
+    """A database of an older schema is left as it is (an upgrade is a change), exit 65."""
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript((Path(__file__).parent / "fixtures" / "schema_v1.sql").read_text())
+    conn.close()
+    before = db.read_bytes()
+    checked = invoke(runner, db, "rebuild", "--check")
+    assert checked.exit_code == 65 and "older schema" in checked.stderr, checked.output
+    assert "`vpo-stats rebuild`" in checked.stderr
+    assert db.read_bytes() == before
+    missing = invoke(runner, tmp_path / "none.db", "rebuild", "--check")
+    assert missing.exit_code == 66 and not (tmp_path / "none.db").exists()

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
+from history import import_runs, make_history, vpo_stats_script
 from hostproc import cli, host_env, run_host
 from media import make_media
 
+from vpo_stats_plugin.filters import utcnow
 from vpo_stats_plugin.store import open_store
 
 FILES, ACTIONS = 3, 2
@@ -134,3 +137,37 @@ def test_a_database_path_that_is_not_utf8(tmp_path: Path, media: list[str]) -> N
     status = cli("--db", str(db), "status", "--format", "json", env=host_env(db))
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["runs"] == FILES
+
+
+def _limited(limit: int) -> None:
+    """In the child: files may grow to ``limit`` bytes, as on a nearly full disk (EFBIG)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.parametrize("command", ["backup", "export"])
+def test_output_file_on_a_full_disk(command: str, tmp_path: Path) -> None:
+    """A backup or an export that runs out of room: a clean error naming the file, the old file
+    kept as it was, and the temporary file gone."""
+    db = tmp_path / "stats.db"
+    import_runs(db, make_history(utcnow(), count=200, seed=4))
+    out = tmp_path / "out"
+    out.mkdir()
+    dest = out / "kept"
+    dest.write_bytes(b"the old copy")
+    args = ["backup", "--force", str(dest)] if command == "backup" else ["export", "-o", str(dest)]
+    done = subprocess.run(
+        [vpo_stats_script(), "--db", str(db), *args],
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: _limited(64 * 1024),
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"cannot write {dest}" in done.stderr and "Traceback" not in done.stderr
+    assert "File too large" in done.stderr or "disk" in done.stderr, done.stderr
+    assert dest.read_bytes() == b"the old copy"
+    assert sorted(p.name for p in out.iterdir()) == ["kept"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import gc
 import math
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ GOOD: dict[str, Any] = {
     "policy": "english",
     "node": "n1",
     "status": "succeeded",
-    "started_at": "2025-03-01T10:00:00.000000Z",
+    "started_at": "2025-03-01T09:00:00.000000Z",
     "finished_at": "2025-03-01T10:05:00+01:00",
     "duration_seconds": 300.5,
     "size_before_bytes": 1000,
@@ -51,6 +53,7 @@ GOOD: dict[str, Any] = {
     "phases": [{"name": "tracks", "wall_time_seconds": 1.5, "bytes_read": 10}],
 }
 
+UTC = timezone.utc
 SETTINGS = ("cache_size", "foreign_keys", "wal_autocheckpoint")
 
 # where a value can go in a run, and the kind the general check holds it to
@@ -110,6 +113,143 @@ def test_the_fast_paths_decide_as_the_general_check(place: tuple, value: Any) ->
         assert str(named) in str(err), (where, err)
     else:
         assert _accepted(kind, value), (where, value)
+
+
+def _is_uuid(text: str) -> bool:
+    """The general check of a run id: a UUID as the uuid module reads and prints it (any case)."""
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
+def _spelled(value: uuid.UUID, how: str) -> str:
+    text = str(value)
+    return {
+        "plain": text,
+        "upper": text.upper(),
+        "hex": value.hex,
+        "braces": "{" + text + "}",
+        "urn": value.urn,
+        "short": text[:-1],
+        "long": text + "0",
+        "moved": text[:9] + text[10] + "-" + text[11:],
+        "arabic": text.replace("3", "\u0663"),  # int() reads it as 3; a UUID it is not
+        "underscore": text[:-2] + "_" + text[-1],
+    }[how]
+
+
+IDS = st.one_of(
+    st.builds(
+        _spelled,
+        st.uuids(),
+        st.sampled_from(
+            ["plain", "upper", "hex", "braces", "urn", "short", "long", "moved", "arabic"]
+            + ["underscore"]
+        ),
+    ),
+    st.text(alphabet="0123456789abcdefABCDEF-{}", min_size=30, max_size=40),
+    st.text(max_size=40).filter(bool),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ident=IDS)
+def test_the_id_check_is_the_uuid_modules(ident: str) -> None:
+    run = copy.deepcopy(GOOD)
+    run["id"] = ident
+    try:
+        run_rows(run)
+    except ValueError as err:
+        assert not _is_uuid(ident), (ident, err)
+        assert str(err).startswith(f"id {ident!r} is not a UUID"), err
+    else:
+        assert _is_uuid(ident), ident
+
+
+MOMENTS = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+OFFSETS = st.sampled_from([None, 0, 60, -300, 330, 840]).map(
+    lambda m: None if m is None else timezone(timedelta(minutes=m))
+)
+
+
+def _written(moment: datetime, offset: timezone | None) -> str:
+    """``moment`` as an export has it (None: the stored form, the fast path) or in an offset."""
+    if offset is None:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(offset).isoformat()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    started=MOMENTS,
+    gap=st.one_of(
+        st.just(timedelta(0)),
+        st.timedeltas(min_value=timedelta(microseconds=-3), max_value=timedelta(microseconds=3)),
+        st.timedeltas(min_value=timedelta(days=-2), max_value=timedelta(days=2)),
+    ),
+    offsets=st.tuples(OFFSETS, OFFSETS),
+)
+def test_a_run_never_finishes_before_it_started(
+    started: datetime, gap: timedelta, offsets: tuple
+) -> None:
+    """Whatever the offsets either time is written in: rejected exactly when it is earlier."""
+    finished = started + gap
+    run = copy.deepcopy(GOOD)
+    run["started_at"], run["finished_at"] = (
+        _written(started, offsets[0]),
+        _written(finished, offsets[1]),
+    )
+    try:
+        run_rows(run)
+    except ValueError as err:
+        assert finished < started, (run["started_at"], run["finished_at"], err)
+        assert "finished_at" in str(err) and "earlier than started_at" in str(err)
+    else:
+        assert finished >= started
+
+
+def _levels(value: Any) -> int:
+    """Levels of lists and objects in ``value``, counted plainly."""
+    if isinstance(value, dict):
+        return 1 + max(map(_levels, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_levels, value), default=0)
+    return 0
+
+
+LEAVES = st.one_of(st.integers(), st.text(alphabet="[]{}a", max_size=6), st.none())
+TREES = st.recursive(
+    LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tree=TREES,
+    wraps=st.lists(st.sampled_from(["list", "dict"]), max_size=40),
+    where=st.sampled_from(["before", "after"]),
+)
+def test_stored_values_are_as_deep_as_the_recorder_keeps_them(
+    tree: Any, wraps: list[str], where: str
+) -> None:
+    """Brackets inside text (counted by the cheap check) never decide; the depth does."""
+    value = tree
+    for wrap in wraps:
+        value = [value] if wrap == "list" else {"k": value}
+    run = copy.deepcopy(GOOD)
+    run["actions"][0][where] = value
+    try:
+        run_rows(run)
+    except ValueError as err:
+        assert _levels(value) > 32, err
+        assert f"actions[1].{where} is nested more than 32 levels deep" in str(err)
+    else:
+        assert _levels(value) <= 32
 
 
 def test_rows_hold_what_the_run_said() -> None:

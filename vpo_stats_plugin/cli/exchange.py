@@ -8,6 +8,7 @@ histories and can be repeated safely.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -20,7 +21,7 @@ from typing import IO, Any
 import click
 
 from ..errors import BadParameter, DatabaseUnusable, InputMissing, StatsError
-from . import filter_options, format_option, handle_errors, make_filters, pass_context
+from . import filter_options, format_option, handle_errors, make_filters, outfile, pass_context
 from .output import flatten, plural, silence_stdout
 from .read import RUN_COLUMNS
 
@@ -68,7 +69,10 @@ class _Progress:
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to FILE (replaced only once the export is complete) instead of standard output.",
+    help=(
+        "Write to FILE instead of standard output: a file is replaced only once the export is "
+        "complete (a symlink's target), a FIFO or a device is written straight through."
+    ),
 )
 @filter_options
 @pass_context
@@ -86,22 +90,19 @@ def export(ctx: Any, fmt: str, output: Path | None, **filters: Any) -> None:
       vpo-stats export | ssh nas vpo-stats import -
     """
     chosen = make_filters(**filters)
-    tmp = None
-    target: IO[str]
-    if output is None:
-        target = sys.stdout
-    else:
-        output = output.expanduser()
-        tmp = output.with_name(output.name + ".partial")
-        try:
-            target = tmp.open("w", encoding="utf-8", newline="")
-        except OSError as err:
-            raise StatsError(f"cannot write {output}: {err.strerror or err}") from None
     progress = _Progress("exported") if output is not None else None
     count = 0
     try:
-        with ctx.open_store() as store:
-            if output is not None and output.resolve() == store.path.resolve():
+        with contextlib.ExitStack() as stack:
+            target: IO[str] = sys.stdout
+            if output is not None:
+                dest = stack.enter_context(outfile.written(output, stream=True))
+                output = dest.named
+                target = stack.enter_context(
+                    open(dest.writing, "w", encoding="utf-8", newline="")  # noqa: SIM115
+                )
+            store = stack.enter_context(ctx.open_store())
+            if output is not None and dest.target == store.path.resolve():
                 raise BadParameter("--output", "that is the stats database itself")
             runs = store.iter_runs(chosen)
             if fmt == "ndjson":
@@ -119,26 +120,17 @@ def export(ctx: Any, fmt: str, output: Path | None, **filters: Any) -> None:
                     count += 1
                     if progress and count % 1000 == 0:
                         progress.show(f"{count} runs")
-        target.flush()
-        if tmp is not None and output is not None:
-            target.close()
-            tmp.replace(output)
+            target.flush()
     except BrokenPipeError:
-        # the reader went away (`vpo-stats export | head`): stop quietly, as cat does
-        silence_stdout()
-        return
+        if output is None:
+            # the reader went away (`vpo-stats export | head`): stop quietly, as cat does
+            silence_stdout()
+            return
+        raise StatsError(f"cannot write {output}: the reader of it went away") from None
     except OSError as err:
-        if tmp is not None:
-            target.close()
-            tmp.unlink(missing_ok=True)
         raise StatsError(
             f"cannot write {output or 'standard output'}: {err.strerror or err}"
         ) from None
-    except BaseException:
-        if tmp is not None:
-            target.close()
-            tmp.unlink(missing_ok=True)
-        raise
     finally:
         if progress:
             progress.done()
@@ -158,7 +150,10 @@ def _typed(name: str, text: str) -> Any:
             raise ValueError(f"{name} is {text!r}, not true or false")
         return text.lower() in ("true", "1")
     if name in _JSON:
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
     if name == "file_id" and text.isascii() and text.isdigit() and (text == "0" or text[0] != "0"):
         return int(text)  # csv cannot tell 42 from "42": VPO's library ids are numbers
     return text
@@ -224,6 +219,9 @@ class _Reader:
                 run = json.loads(line)
             except ValueError as err:
                 self.bad.append((number, f"not JSON ({getattr(err, 'msg', err)})"))
+                continue
+            except RecursionError:
+                self.bad.append((number, "nested too deeply to be a run"))
                 continue
             yield self._hand(number, run)
 

@@ -17,6 +17,7 @@ from . import (
     format_option,
     handle_errors,
     make_filters,
+    outfile,
     output_options,
     pass_context,
 )
@@ -116,8 +117,9 @@ def path(ctx: Any) -> None:
 def backup(ctx: Any, dest: Path, force: bool) -> None:
     """Write a consistent copy of the live database to DEST, safe while hosts record.
 
-    The copy is made with SQLite's backup API into DEST.partial and renamed into place when
-    complete, so DEST is never a half-written file. An existing DEST is kept unless --force.
+    The copy is made with SQLite's backup API into a new temporary file beside DEST and renamed
+    into place when complete, so DEST is never a half-written file (a symlink's target is the
+    file written). An existing DEST is kept unless --force.
 
     \b
     Examples:
@@ -125,25 +127,17 @@ def backup(ctx: Any, dest: Path, force: bool) -> None:
       vpo-stats backup --force /mnt/nas/stats.db
     """
     dest = dest.expanduser()
-    if dest.exists() and not force:
+    if dest.is_file() and not force:  # what is not a file is refused below, --force or not
         raise StatsError(f"{dest} exists: pass --force to overwrite it, or choose another name")
-    if not dest.parent.is_dir():
-        raise StatsError(f"cannot write {dest}: the directory {dest.parent} does not exist")
     with ctx.open_store() as store:
         if dest.exists() and dest.resolve() == store.path.resolve():
             raise BadParameter("DEST", "DEST is the live database itself: choose another file")
         runs = store.status()["runs"]
-        tmp = dest.with_name(dest.name + ".partial")
         try:
-            tmp.unlink(missing_ok=True)
-            store.backup(tmp)
-            tmp.replace(dest)
+            with outfile.written(dest, stream=False, what="a backup") as where:
+                store.backup(where.writing)
         except OSError as err:
-            tmp.unlink(missing_ok=True)
             raise StatsError(f"cannot write {dest}: {err.strerror or err}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
     size = human_bytes(dest.stat().st_size)
     click.echo(f"Backed up {plural(runs, 'run')} to {clean(dest)} ({size}).")
 
@@ -294,7 +288,13 @@ def rebuild(ctx: Any, check: bool, fmt: str) -> None:
     """
     if fmt == "table":
         click.echo("Recomputing the rollups from the runs ...", err=True)
-    with ctx.open_store() as store:
+    if check:  # compares only: a read-only database will do, and nothing is upgraded
+        from ..store import open_readonly
+
+        opened = open_readonly(ctx.database)
+    else:
+        opened = ctx.open_store()
+    with opened as store:
         body = store.rebuild_rollups(check=check)
     emit(body, fmt, lambda b: as_typed_here(render_rebuild(b)))
     if check and body["differing_rows"]:

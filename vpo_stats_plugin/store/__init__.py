@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatabaseUnusable, StatsError
+from ..errors import DatabaseUnusable, InputMissing, StatsError
 from ..filters import Filters, iso, utcnow
 from . import importing, migrations, reads, rollups, writes
 from .connection import (
@@ -23,9 +23,11 @@ from .connection import (
     storable_text,
 )
 
-__all__ = ["Store", "open_store", "stored_run_ids"]
+__all__ = ["Store", "open_readonly", "open_store", "stored_run_ids"]
 
 REAP_BUSY_MS = 200  # how long a read waits for the write lock to mark dead runs interrupted
+# SQLite result codes from a backup's source (busy, locked, corrupt, not a database), not its copy
+_SOURCE_CODES = {5, 6, 11, 26}
 
 
 class Store:
@@ -175,17 +177,25 @@ class Store:
 
     def rebuild_rollups(self, check: bool = False) -> dict[str, Any]:
         """Recompute every rollup from the raw runs in one transaction; answers how many rollup
-        rows differed per table. With ``check``, the recomputation is rolled back."""
+        rows differed per table. With ``check``, the stored rollups are compared only (the Store
+        may then be one ``open_readonly`` made)."""
 
         def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
-            conn.execute("BEGIN IMMEDIATE")
+            # a check reads one snapshot and writes only temporary tables: no write lock, and
+            # a read-only database will do
+            conn.execute("BEGIN" if check else "BEGIN IMMEDIATE")
             try:
                 rollups.keep_copy(conn)
+                if check:
+                    rollups.shadow(conn)
                 rollups.rebuild(conn)
                 differing = rollups.differences(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                if check:
+                    rollups.unshadow(conn)
             conn.execute("ROLLBACK" if check else "COMMIT")
             return differing
 
@@ -201,10 +211,19 @@ class Store:
         }
 
     def backup(self, dest: Path) -> None:
-        """A consistent copy of the live database at ``dest`` (SQLite's backup API)."""
-        target = sqlite3.connect(str(dest))
+        """A consistent copy of the live database at ``dest`` (SQLite's backup API).
+
+        Raises StatsError naming ``dest`` when it cannot be written."""
         try:
-            self._guard(lambda conn: conn.backup(target))
+            target = sqlite3.connect(str(dest))
+        except sqlite3.Error as err:
+            raise StatsError(f"cannot write {dest}: SQLite says: {err}") from None
+        try:
+            self.conn.backup(target)
+        except sqlite3.Error as err:
+            if getattr(err, "sqlite_errorcode", 0) & 0xFF in _SOURCE_CODES:
+                raise classify(err, self.path) from None
+            raise StatsError(f"cannot write {dest}: SQLite says: {err}") from None
         finally:
             target.close()
 
@@ -237,6 +256,35 @@ def open_store(
     except sqlite3.Error as err:
         conn.close()
         raise classify(err, path) from None
+    return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
+
+
+def open_readonly(
+    path: str | Path, *, node: str | None = None, stale_after: float = 86400.0
+) -> Store:
+    """Open the stats database at ``path`` to read only: never created, upgraded or written.
+
+    Raises InputMissing when there is none, DatabaseUnusable for a file that is not ours or
+    not at this version's schema (``open_store`` upgrades it).
+    """
+    path = Path(path).expanduser().absolute()
+    if not path.is_file() or path.stat().st_size == 0:
+        raise InputMissing(f"no stats database at {path}: nothing has been recorded there yet")
+    conn = connect_readonly(path)
+    conn.isolation_level = None
+    conn.row_factory = sqlite3.Row
+    try:
+        behind = migrations.pending(conn)
+    except sqlite3.Error as err:
+        conn.close()
+        raise classify(err, path) from None
+    if behind:
+        conn.close()
+        raise DatabaseUnusable(
+            f"{path} has an older schema than this plugin's (not yet applied: "
+            f"{', '.join(behind)}): any command that writes, e.g. `vpo-stats rebuild`, "
+            "upgrades it first"
+        )
     return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
 
 

@@ -56,6 +56,9 @@ _SKIPPED = DETAIL_FIELDS.index("video_transcode_skipped")
 _SOURCE = DETAIL_FIELDS.index("source")
 _STORED_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z").fullmatch
 _NO_TRACKS = (None,) * len(TRACK_TYPES)
+# a run id: a UUID in its usual 8-4-4-4-12 hex form (as uuid.UUID prints it, in either case)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}").fullmatch
+UUID_EXAMPLE = "6f1c2d3e-0000-4000-8000-000000000001"
 
 
 def check_value(where: str, value: Any, kind: str) -> None:
@@ -138,10 +141,32 @@ def _items(run: dict[str, Any], field: str) -> list[dict[str, Any]]:
 
 # made once: json.dumps with options makes an encoder per call
 _encode = json.JSONEncoder(sort_keys=True, default=str).encode
+MAX_DEPTH = 32  # levels of a stored JSON value: as deep as the recorder keeps a host's values
 
 
-def _dump(value: Any) -> str | None:
-    return None if value is None else _encode(value)
+def _depth(value: Any, limit: int = MAX_DEPTH + 1) -> int:
+    """How many levels of lists and objects ``value`` has, counted up to ``limit``."""
+    if not isinstance(value, (dict, list)) or limit == 0:
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
+
+
+def _dump(value: Any, where: str) -> str | None:
+    """``value`` as stored JSON text; ValueError naming ``where`` if it nests too deeply to be
+    read back."""
+    if value is None:
+        return None
+    try:
+        text = _encode(value)
+    except RecursionError:
+        text = None
+    # fewer brackets than the limit (nearly always) proves it shallow enough, cheaply
+    if text is None or (
+        text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH
+    ):
+        raise ValueError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+    return text
 
 
 # Actions whose text fields and success are all of these types need no more type checks.
@@ -162,7 +187,9 @@ def _action_row(run_id: str, seq: int, action: dict[str, Any]) -> list[Any]:
         check_value(f"actions[{seq}].track_index", row[4], "int")
     if not _fine_number(row[8]):
         check_value(f"actions[{seq}].duration_ms", row[8], "number")
-    row[5], row[6], row[7] = _dump(row[5]), _dump(row[6]), 1 if row[7] else 0
+    row[5] = _dump(row[5], f"actions[{seq}].before")
+    row[6] = _dump(row[6], f"actions[{seq}].after")
+    row[7] = 1 if row[7] else 0
     return row
 
 
@@ -191,6 +218,10 @@ def run_rows(run: Any) -> tuple[list[Any], list[list[Any]], list[list[Any]]]:
         raise ValueError(f"status {run['status']!r} is not one of {', '.join(STATUSES)}")
     started = _time("started_at", run["started_at"])
     finished = _time("finished_at", get("finished_at"))
+    if finished is not None and finished < started:  # the stored form sorts as time does
+        raise ValueError(f"finished_at {finished} is earlier than started_at {started}")
+    if not _UUID(run["id"]):
+        raise ValueError(f"id {run['id']!r} is not a UUID (like {UUID_EXAMPLE})")
     for field, value in zip(COUNTS, map(get, COUNTS)):
         if value is not None and not (type(value) is int and 0 <= value < _MAX_INT):
             check_value(field, value, "count")
@@ -288,10 +319,11 @@ def _checked_batches(
             counts["read"] += 1
             try:
                 rows = run_rows(raw)
-            except ValueError as err:
+            except (ValueError, RecursionError) as err:
                 counts["skipped"] += 1
                 if on_skip:
-                    on_skip(counts["read"], raw, str(err))
+                    why = str(err) if isinstance(err, ValueError) else "a value nests too deeply"
+                    on_skip(counts["read"], raw, why)
                 continue
             if raw["id"] in good:
                 counts["present"] += 1

@@ -394,17 +394,36 @@ def rebuild(conn: sqlite3.Connection) -> None:
 TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_counts")
 
 
-def keep_copy(conn: sqlite3.Connection) -> None:
-    """Copy every rollup table into ``temp.before_<table>``, keys included (for ``differences``)."""
+def _copy(conn: sqlite3.Connection, prefix: str, filled: tuple[str, ...]) -> None:
+    """Each rollup table as ``temp.<prefix><table>``, keys included; those in ``filled`` with
+    their rows."""
     for table in TABLES:
         create = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", (table,)
         ).fetchone()[0]
-        conn.execute(f"DROP TABLE IF EXISTS temp.before_{table}")
+        conn.execute(f"DROP TABLE IF EXISTS temp.{prefix}{table}")
         conn.execute(
-            create.replace(f"CREATE TABLE {table}", f"CREATE TEMP TABLE before_{table}", 1)
+            create.replace(f"CREATE TABLE {table}", f"CREATE TEMP TABLE {prefix}{table}", 1)
         )
-        conn.execute(f"INSERT INTO temp.before_{table} SELECT * FROM {table}")
+        if table in filled:
+            conn.execute(f"INSERT INTO temp.{prefix}{table} SELECT * FROM main.{table}")
+
+
+def keep_copy(conn: sqlite3.Connection) -> None:
+    """Copy every rollup table into ``temp.before_<table>``, keys included (for ``differences``)."""
+    _copy(conn, "before_", TABLES)
+
+
+def shadow(conn: sqlite3.Connection) -> None:
+    """Temporary twins of the rollup tables, which hide them from unqualified names: ``rebuild``
+    then writes only there, so a check needs no write access (drop them with ``unshadow``)."""
+    _copy(conn, "", ("rollup_counts",))
+
+
+def unshadow(conn: sqlite3.Connection) -> None:
+    """Drop the twins ``shadow`` made: the stored rollup tables are seen again."""
+    for table in TABLES:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
 def differences(conn: sqlite3.Connection) -> dict[str, int]:
