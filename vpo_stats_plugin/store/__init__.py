@@ -23,7 +23,7 @@ from .connection import (
     storable_text,
 )
 
-__all__ = ["Store", "open_store", "stored_run_ids"]
+__all__ = ["Store", "empty_store", "open_store", "stored_run_ids"]
 
 REAP_BUSY_MS = 200  # how long a read waits for the write lock to mark dead runs interrupted
 
@@ -226,7 +226,11 @@ def open_store(
     stale_after: float = 86400.0,
     busy_timeout_ms: int = 5000,
 ) -> Store:
-    """Open (creating and migrating as needed) the stats database at ``path``."""
+    """Open (creating and migrating as needed) the stats database at ``path``.
+
+    ``create=False`` is for readers: where there is no database yet (no file, an empty file,
+    a SQLite file without our tables) it raises ``NoDatabase`` and creates nothing.
+    """
     path = Path(path).expanduser().absolute()
     conn = connect(path, create=create, busy_timeout_ms=busy_timeout_ms)
     try:
@@ -237,6 +241,19 @@ def open_store(
     except sqlite3.Error as err:
         conn.close()
         raise classify(err, path) from None
+    return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
+
+
+def empty_store(
+    path: str | Path, *, node: str | None = None, stale_after: float = 86400.0
+) -> Store:
+    """A store with no runs, in memory, answering for ``path`` while no database exists there:
+    a reader's empty answers (zeros, empty lists, not found) without creating a file."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=True)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    migrations.migrate(conn, ":memory:")
+    path = Path(path).expanduser().absolute()
     return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
 
 
