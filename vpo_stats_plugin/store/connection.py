@@ -209,6 +209,8 @@ def connect(
         if exists and path.is_dir():
             raise unusable(path, "it is a directory")
         if not create and not exists:
+            if read_fallback(path):  # the hooks tried to record there, and could not
+                raise unwritable(path, "there is no database: the plugin's hooks could not make it")
             raise NoDatabase(path, f"there is no stats database at {path}")
         if exists and path.stat().st_size > 0:
             # never open() the file itself: closing any descriptor of it would drop the POSIX
