@@ -60,7 +60,7 @@ def _assert_prompt(hook_ms: list[float]) -> None:
 
 @pytest.mark.parametrize(
     "exclusive, seconds, patience, counted",
-    [(False, 1.5, None, WRITES), (True, 1.5, None, 0), (True, 3.0, 0.3, WRITES)],
+    [(False, 1.5, None, WRITES), (True, 1.5, None, 0), (True, 5.0, 0.3, WRITES)],
     ids=["write-lock", "exclusive-lock", "exclusive-lock-past-the-open-patience"],
 )
 def test_locked_database_delays_nothing_and_loses_nothing(
