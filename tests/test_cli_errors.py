@@ -216,3 +216,16 @@ def test_the_imports_still_create_the_database(runner: Any, tmp_path: Path) -> N
     db = tmp_path / "new" / "dir" / "stats.db"
     assert invoke(runner, db, "import", str(export)).exit_code == 0
     assert json_of(invoke(runner, db, "summary", "--format", "json"))["runs"] == len(runs)
+
+
+def test_the_hooks_still_create_the_database_and_its_directories(
+    runner: Any, tmp_path: Path
+) -> None:
+    from hostproc import host_env, run_host
+
+    clip = tmp_path / "clip.mkv"
+    clip.write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 4096)  # the hooks only size and hash it
+    db = tmp_path / "first" / "time" / "stats.db"
+    host = run_host({"files": [str(clip)], "actions": 1}, host_env(db))
+    assert host.returncode == 0 and host.raised == [] and host.done["errors"] == {}, host.stderr
+    assert json_of(invoke(runner, db, "summary", "--format", "json"))["succeeded"] == 1
