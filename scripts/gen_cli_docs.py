@@ -48,7 +48,15 @@ same question; csv has the same field names, nested ones joined with `_`, bytes 
 | 2 | bad usage: an unknown option or a bad value, named with what is accepted |
 | 64 | the file, run or policy named has no stats |
 | 65 | a database that cannot be used (corrupt, not ours, newer schema), or an input that is not an export / not VPO's |
-| 66 | an input file named on the command line does not exist |
+| 66 | an input file named on the command line does not exist, or there is no stats database yet |
+
+Only the hooks (on their first write), `import` and `import-vpo` create the database, and its
+directory. Every other command leaves a missing database missing: where there is no file, an
+empty (0-byte) file, or a SQLite file without the plugin's tables, it exits 66 naming the path,
+where the path came from (`--db`, `VPO_STATS_DATABASE`, the config file) and how runs get
+there, and writes nothing (`path` still prints the path). A path where the hooks already
+failed to create one exits 65 with their failure count. `serve` starts anyway and shows the
+dashboard's empty state until a host records.
 """
 
 

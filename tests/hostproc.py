@@ -284,6 +284,8 @@ def main(spec: dict[str, Any]) -> int:
 
     if "exit_patience" in spec:  # how long the exit flush waits for a lock (default 60 s)
         vpo_stats_plugin.writequeue.EXIT_PATIENCE_S = float(spec["exit_patience"])
+    if "open_patience" in spec:  # how long a lock met opening the database is normal work
+        vpo_stats_plugin.writequeue.OPEN_PATIENCE_S = float(spec["open_patience"])
     if "file_size_limit" in spec:  # a disk that takes no more than this many bytes per file
         _limit_file_size(int(spec["file_size_limit"]), spec.get("file_size_limit_for"))
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 import pytest
-from history import import_runs, invoke, make_history
+from history import import_runs, invoke, json_of, make_history
 
 from vpo_stats_plugin.cli import standalone_group, stats
+from vpo_stats_plugin.store import open_store
 
 GROUP = standalone_group()
 OURS = ("summary", "policies", "policy", "recent", "file", "detail", "trend", "purge", "export")
@@ -65,6 +66,8 @@ def test_bad_usage_is_exit_2_naming_the_option(
     runner: Any, tmp_path: Path, args: list[str], option: str, value: str, accepted: str
 ) -> None:
     db = tmp_path / "s.db"
+    if args == ["detail", "abc"]:  # a short id is judged by looking it up
+        open_store(db).close()
     result = invoke(runner, db, *args)
     assert result.exit_code == 2, (result.exit_code, result.output)
     err = result.stderr
@@ -146,3 +149,83 @@ def test_a_corrupt_database_is_noticed(runner: Any, foreign: dict[str, Path]) ->
 def test_db_option_that_is_a_directory(runner: Any, tmp_path: Path) -> None:
     result = invoke(runner, tmp_path, "summary")
     assert result.exit_code == 2 and "--db" in result.stderr and "directory" in result.stderr
+
+
+# a reading command never creates a database (issue 14, 2.2)
+WRITE_NOTHING = [*READERS, ["rebuild", "--check"], ["rebuild"], ["backup", "COPY"]]
+
+
+def _run_reader(runner: Any, db: Path, args: list[str], tmp_path: Path) -> Any:
+    args = [str(tmp_path / "copy.db") if a == "COPY" else a for a in args]
+    return invoke(runner, db, *args)
+
+
+@pytest.mark.parametrize("args", WRITE_NOTHING, ids=lambda a: " ".join(a))
+def test_a_mistyped_db_is_66_and_nothing_is_created(
+    runner: Any, tmp_path: Path, args: list[str]
+) -> None:
+    db = tmp_path / "no" / "such" / "dir" / "stats.db"
+    result = _run_reader(runner, db, args, tmp_path)
+    assert result.exit_code == 66, (result.exit_code, result.output)
+    err = " ".join(result.stderr.split())
+    assert str(db) in err and "option --db" in err and "typo" in err, err
+    assert "`vpo-stats import FILE`" in err and "`vpo-stats import-vpo`" in err, err
+    assert not (tmp_path / "no").exists() and not (tmp_path / "copy.db").exists()
+
+
+def test_the_default_database_not_there_yet_says_nothing_was_recorded(
+    runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VPO_STATS_DATABASE")
+    result = runner.invoke(GROUP, ["summary"], prog_name="vpo-stats")
+    assert result.exit_code == 66, result.output
+    err = " ".join(result.stderr.split())
+    default = Path.home() / ".vpo" / "stats.db"
+    assert err.startswith(
+        f"Error: nothing has been recorded yet: there is no stats database at {default}"
+    )
+    assert "processes files with this plugin" in err and "`vpo-stats import-vpo`" in err, err
+    assert not default.parent.exists()
+
+
+def test_an_empty_file_is_not_turned_into_a_database(runner: Any, tmp_path: Path) -> None:
+    """0 bytes (as `touch` leaves), or a SQLite file with no tables: no history yet, exit 66,
+    and the file is left as it was."""
+    zero = tmp_path / "zero.db"
+    zero.touch()
+    bare = tmp_path / "bare.db"
+    conn = sqlite3.connect(bare)
+    conn.execute("PRAGMA user_version = 7")  # a SQLite file, but no tables of ours
+    conn.close()
+    for path, what in ((zero, "empty file (0 bytes)"), (bare, "empty SQLite database")):
+        before = path.read_bytes()
+        for args in WRITE_NOTHING:
+            result = _run_reader(runner, path, args, tmp_path)
+            assert result.exit_code == 66, (args, result.exit_code, result.output)
+            assert what in result.stderr and str(path) in result.stderr, result.stderr
+        assert path.read_bytes() == before
+        assert not (tmp_path / "copy.db").exists()
+
+
+def test_the_imports_still_create_the_database(runner: Any, tmp_path: Path) -> None:
+    runs = make_history(datetime.now(timezone.utc), count=3)
+    source = tmp_path / "src.db"
+    import_runs(source, runs)
+    export = tmp_path / "runs.ndjson"
+    export.write_bytes(invoke(runner, source, "export").stdout_bytes)
+    db = tmp_path / "new" / "dir" / "stats.db"
+    assert invoke(runner, db, "import", str(export)).exit_code == 0
+    assert json_of(invoke(runner, db, "summary", "--format", "json"))["runs"] == len(runs)
+
+
+def test_the_hooks_still_create_the_database_and_its_directories(
+    runner: Any, tmp_path: Path
+) -> None:
+    from hostproc import host_env, run_host
+
+    clip = tmp_path / "clip.mkv"
+    clip.write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 4096)  # the hooks only size and hash it
+    db = tmp_path / "first" / "time" / "stats.db"
+    host = run_host({"files": [str(clip)], "actions": 1}, host_env(db))
+    assert host.returncode == 0 and host.raised == [] and host.done["errors"] == {}, host.stderr
+    assert json_of(invoke(runner, db, "summary", "--format", "json"))["succeeded"] == 1

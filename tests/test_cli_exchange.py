@@ -196,7 +196,10 @@ def test_csv_round_trip(source: tuple, runner: Any, tmp_path: Path) -> None:
 
 
 def test_empty_exports(tmp_path: Path, runner: Any) -> None:
+    from vpo_stats_plugin.store import open_store
+
     db = tmp_path / "empty.db"
+    open_store(db).close()  # no runs yet (where there is no database at all: exit 66)
     assert invoke(runner, db, "export").stdout == ""
     header = invoke(runner, db, "export", "--format", "csv").stdout
     assert header.startswith("id,job_id,file_id,path,") and header.count("\n") == 1

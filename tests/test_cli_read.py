@@ -548,7 +548,10 @@ def test_detail_table(world: World, runner: Any) -> None:
 
 
 def test_empty_answers(tmp_path: Path, runner: Any) -> None:
+    from vpo_stats_plugin.store import open_store
+
     db = tmp_path / "empty.db"
+    open_store(db).close()  # a database with no runs yet (where there is none: exit 66)
     for args in (["summary"], ["policies"], ["recent"], ["trend"], ["policy"]):
         result = invoke(runner, db, *args)
         assert result.exit_code == 0, args

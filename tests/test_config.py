@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from vpo_stats_plugin import config, hooks
 from vpo_stats_plugin.cli import standalone_group
 from vpo_stats_plugin.config import ConfigError, resolve
+from vpo_stats_plugin.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -278,11 +279,11 @@ def test_config_command_on_invalid_toml(home: Path, runner: CliRunner) -> None:
 
 def test_reading_goes_on_when_only_recording_keys_are_bad(home: Path, runner: CliRunner) -> None:
     write(home, '[plugins.stats]\nhash = "fast"\n')
+    open_store(home / ".vpo" / "stats.db").close()
     result = invoke(runner, "summary", "--format", "json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["runs"] == 0
     assert result.stderr.count("warning: recording is off: bad plugin config") == 1
-    assert (home / ".vpo" / "stats.db").exists()
 
 
 @pytest.mark.parametrize(
@@ -302,6 +303,7 @@ def test_invalid_toml_stops_reading_unless_the_database_is_given(
     write(home, "not toml at all\n")
     refused = invoke(runner, "summary")
     assert refused.exit_code == 1 and "is not valid TOML" in refused.stderr
+    open_store(tmp_path / "a.db").close()
     given = invoke(runner, "--db", str(tmp_path / "a.db"), "summary", "--format", "json")
     assert given.exit_code == 0 and json.loads(given.stdout)["runs"] == 0
     assert given.stderr.count("warning: recording is off") == 1

@@ -636,3 +636,86 @@ async def test_serve_root_app_redirects_and_guards_host_names(
     assert rebound.status == 403
     for name in ("localhost:8321", "127.0.0.1", "[::1]:8321"):
         assert (await client.get("/stats/api/summary", headers={"Host": name})).status == 200
+
+
+# ------------------------------------------------------------------ no database yet (issue 14)
+
+
+async def test_no_database_yet_answers_empty_and_creates_nothing(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """Before any host recorded, the dashboard's API answers its empty state without making
+    the file (or its directory); once a host creates the database it answers from it."""
+    db = tmp_path / "not" / "yet" / "stats.db"
+    settings = load_settings(overrides={"database": (str(db), "test")})
+    client = await aiohttp_client(create_app(settings))
+    body = await get_json(client, "/api/summary")
+    assert body["runs"] == 0 and body["first_run_at"] is None
+    assert (await get_json(client, "/api/policies"))["policies"] == []
+    assert (await get_json(client, "/api/recent"))["runs"] == []
+    assert (await get_json(client, "/api/trend"))["points"] == []
+    assert (await get_json(client, "/api/codecs"))["transitions"] == []
+    await get_json(client, "/api/runs/0123456789abcdef", status=404)
+    await get_json(client, "/api/policies/x", status=404)
+    assert await post(client, {"all": True, "dry_run": False}) == {"matched": 0, "deleted": 0}
+    assert (await client.get("/")).status == 200
+    assert not (tmp_path / "not").exists()
+
+    runs = make_history()
+    record(db, runs)  # as a host's first write would
+    check_summary(await get_json(client, "/api/summary"), runs)
+
+
+def test_serve_port_0_prints_the_port_it_bound(tmp_path: Path) -> None:
+    """`serve --port 0` says which port the system chose, once it listens there; on a database
+    that does not exist yet it serves the empty state and creates nothing."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    db = tmp_path / "later" / "stats.db"
+    command = [sys.executable, "-c", "from vpo_stats_plugin.cli import main; main()"]
+    proc = subprocess.Popen(
+        [*command, "--db", str(db), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("Dashboard: http://127.0.0.1:"), (first, proc.stderr.read())
+        url = first.split()[1]
+        port = int(url.split(":")[2].split("/")[0])
+        assert port != 0 and url == f"http://127.0.0.1:{port}/stats/"
+        with urllib.request.urlopen(url + "api/summary", timeout=10) as answer:
+            assert json.load(answer)["runs"] == 0
+        assert not (tmp_path / "later").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "host, says",
+    [
+        ("no-such-host.invalid", "no such host or address"),
+        ("192.0.2.7", "not an address of this machine"),  # TEST-NET-1: never this machine's
+    ],
+)
+def test_serve_on_a_bad_host_says_so(tmp_path: Path, host: str, says: str) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from vpo_stats_plugin.cli import main; main()"]
+    done = subprocess.run(
+        [*command, "--db", str(tmp_path / "s.db"), "serve", "--host", host, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
+    assert f"--host {host}" in done.stderr and says in done.stderr, done.stderr
+    assert "--port" not in done.stderr and "Traceback" not in done.stderr

@@ -7,7 +7,9 @@ soon as the database takes them, and at exit the queue waits up to EXIT_PATIENCE
 clear (a disk that is full or read-only is tried once more, not waited for). The keeper also
 touches the runs in flight every so often, so another node never takes a live run for a dead one.
 Failures are counted: in the database when it takes them, else in the fallback tally
-(store/connection.py). See docs/reliability.md.
+(store/connection.py). A lock met while opening the database (another process creating and
+migrating it, or checkpointing it as it closes) is normal work: it is waited for the same way,
+but counted and logged only once it has lasted OPEN_PATIENCE_S. See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ KEEPER_BUSY_MS = 1000  # the keeper's wait for a lock, per attempt
 RETRY_INTERVAL_S = 0.1  # pause between the keeper's attempts on a locked database
 UNWRITABLE_RETRY_S = 5.0  # ... on a database that cannot be written (disk full, read-only)
 EXIT_PATIENCE_S = 60.0  # at exit, how long to wait for a lock to clear
+OPEN_PATIENCE_S = 10.0  # a lock met while opening counts as a fault once it lasts this long
 HEARTBEAT_MAX_S = 600.0  # runs in flight are touched at least this often (stale_after / 4)
 FALLBACK_EVERY_S = 60.0  # the fallback tally is appended to at most this often (and at exit)
 MAX_QUEUED = 100_000  # writes kept while the database cannot take them; then the oldest go
@@ -121,6 +124,8 @@ class WriteQueue:
         self._keeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._stalled: StatsError | None = None  # why the queue waits (locked, unwritable)
+        self._opening_since: float | None = None  # when a lock met opening the database began
+        self._quiet = False  # the stall is such a lock, not yet OPEN_PATIENCE_S old: not counted
         self._last_heartbeat = time.monotonic()
         self._last_fallback = -math.inf
         self._exit_pid: int | None = None  # the process whose exit will call close()
@@ -145,12 +150,16 @@ class WriteQueue:
     def _store(self, busy_ms: int) -> Store:
         store = getattr(self._local, "store", None)
         if store is None:
-            store = open_store(
-                self.database,
-                node=self.node,
-                stale_after=self.stale_after,
-                busy_timeout_ms=busy_ms,
-            )
+            try:
+                store = open_store(
+                    self.database,
+                    node=self.node,
+                    stale_after=self.stale_after,
+                    busy_timeout_ms=busy_ms,
+                )
+            except DatabaseLocked as err:
+                err.while_opening = True  # type: ignore[attr-defined]
+                raise
             self._local.store = store
             self._local.busy_ms = None
         # a few ms either way do not matter; a PRAGMA before every write does
@@ -185,7 +194,8 @@ class WriteQueue:
             self.errors.add("writes-lost", f"{MAX_QUEUED} writes waiting: the oldest was dropped")
         stalled = self._stalled
         if stalled is not None:  # the keeper is on it: do not make the host wait too
-            self._defer([item], stalled)
+            if not self._quiet:
+                self._defer([item], stalled)
             self.ensure_keeper()
             return
         deadline = time.monotonic() + HOOK_BUSY_MS / 1000
@@ -226,9 +236,11 @@ class WriteQueue:
             except (DatabaseLocked, DatabaseUnwritable) as err:
                 self._drop_store()
                 self._stalled = err
-                with self._queue_lock:
-                    waiting = list(self._queue)
-                self._defer(waiting, err)
+                self._quiet = self._normal_wait(err)
+                if not self._quiet:
+                    with self._queue_lock:
+                        waiting = list(self._queue)
+                    self._defer(waiting, err)
                 return False
             except DatabaseUnusable as err:  # corrupt, not ours, newer: never touch it again
                 self._drop_store()
@@ -246,9 +258,20 @@ class WriteQueue:
                 if self._queue and self._queue[0] is item:
                     self._queue.popleft()
             item.done.set()
-        self._stalled = None
+        self._stalled, self._opening_since, self._quiet = None, None, False
         self._save_error_counts(busy_ms)
         return True
+
+    def _normal_wait(self, err: StatsError) -> bool:
+        """Whether ``err`` is a lock met while opening the database that has lasted less than
+        OPEN_PATIENCE_S: another process creating and migrating it, or checkpointing it."""
+        if not getattr(err, "while_opening", False):
+            self._opening_since = None
+            return False
+        now = time.monotonic()
+        if self._opening_since is None:
+            self._opening_since = now
+        return now - self._opening_since < OPEN_PATIENCE_S
 
     @property
     def pending(self) -> int:
@@ -331,6 +354,8 @@ class WriteQueue:
         for item in lost:
             item.done.set()
         if lost:
+            if self._stalled is not None:  # also the cause that delayed them, if not yet counted
+                self._defer(lost, self._stalled)
             log.error("vpo-stats: %d writes could not be saved before exit", len(lost))
             self.errors.add(
                 "writes-lost",

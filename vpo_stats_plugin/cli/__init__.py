@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import BadParameter, StatsError
+from ..errors import BadParameter, InputMissing, StatsError
 from ..filters import STATUSES, WHEN_HELP
 
 if TYPE_CHECKING:
@@ -78,12 +78,42 @@ class StatsContext:
     def database(self) -> Path:
         return self.settings.database
 
-    def open_store(self) -> Store:
-        """Open (creating if needed) the database the settings name."""
-        from ..store import open_store
+    def open_store(self, *, create: bool = False, readonly: bool = False) -> Store:
+        """Open the database the settings name. Only commands that write runs (the imports)
+        pass ``create``: a reading command never creates one (exit 66 where there is none).
+        ``readonly`` opens it without upgrading or writing a byte (``rebuild --check``)."""
+        from ..store import open_readonly, open_store
+        from ..store.connection import NoDatabase
 
         settings = self.settings
-        return open_store(settings.database, node=settings.node, stale_after=settings.stale_after)
+        try:
+            if readonly:
+                return open_readonly(
+                    settings.database, node=settings.node, stale_after=settings.stale_after
+                )
+            return open_store(
+                settings.database,
+                create=create,
+                node=settings.node,
+                stale_after=settings.stale_after,
+            )
+        except NoDatabase as err:
+            raise InputMissing(self._no_database(err)) from None
+
+    def _no_database(self, err: Any) -> str:
+        """Why there is nothing to read, and how runs get there."""
+        source = self.sources.get("database", "default")
+        if source == "default":
+            return (
+                f"nothing has been recorded yet: {err.why}. Runs are recorded there when VPO "
+                "(or another host) processes files with this plugin installed; or bring in "
+                "VPO's own history with `vpo-stats import-vpo`."
+            )
+        return (
+            f"{err.why} (the path comes from {source}): check it for a typo. Runs get there "
+            "when a host with this plugin records into it, or with `vpo-stats import FILE` "
+            "or `vpo-stats import-vpo`. Nothing was created."
+        )
 
 
 pass_context = click.make_pass_decorator(StatsContext)

@@ -314,7 +314,7 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
             )
 
         try:
-            with ctx.open_store() as store:
+            with ctx.open_store(create=True) as store:
                 counts = store.import_runs(
                     reader, batch_size=batch_size, on_progress=on_progress, on_skip=on_skip
                 )

@@ -288,13 +288,8 @@ def rebuild(ctx: Any, check: bool, fmt: str) -> None:
     """
     if fmt == "table":
         click.echo("Recomputing the rollups from the runs ...", err=True)
-    if check:  # compares only: a read-only database will do, and nothing is upgraded
-        from ..store import open_readonly
-
-        opened = open_readonly(ctx.database)
-    else:
-        opened = ctx.open_store()
-    with opened as store:
+    # --check compares only: a read-only database will do, and nothing is upgraded
+    with ctx.open_store(readonly=check) as store:
         body = store.rebuild_rollups(check=check)
     emit(body, fmt, lambda b: as_typed_here(render_rebuild(b)))
     if check and body["differing_rows"]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import ipaddress
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -78,13 +84,62 @@ def serve(ctx: StatsContext, host: str, port: int) -> None:
 
     settings = ctx.settings
     app = make_root_app(settings, host)
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Dashboard: http://{shown}:{port}{MOUNT}/   (database {settings.database})")
-    click.echo(f"API:       http://{shown}:{port}{MOUNT}/api/openapi.json   Ctrl-C stops.")
+    database = Path(settings.database).expanduser()
+    where = f"database {database}"
+    if not database.exists():
+        where += ": none yet, the dashboard fills in once a host records runs"
+
+    def announce(addresses: list[Any]) -> None:
+        bound, bound_port = addresses[0][0], addresses[0][1]  # port 0: the one chosen
+        shown = f"[{bound}]" if ":" in bound else bound
+        click.echo(f"Dashboard: http://{shown}:{bound_port}{MOUNT}/   ({where})")
+        click.echo(
+            f"API:       http://{shown}:{bound_port}{MOUNT}/api/openapi.json   Ctrl-C stops."
+        )
+
     try:
-        web.run_app(app, host=host, port=port, print=None)
+        asyncio.run(_serve(app, host, port, announce))
+    except (web.GracefulExit, KeyboardInterrupt):  # Ctrl-C or SIGTERM: stopped, as asked
+        pass
     except OSError as err:
-        raise click.ClickException(
-            f"cannot listen on {host}:{port}: {err.strerror or err}. "
+        raise click.ClickException(listen_error(err, host, port)) from None
+
+
+async def _serve(app: Any, host: str, port: int, announce: Callable[[list[Any]], None]) -> None:
+    """Listen on ``host``:``port``, announce the addresses bound, then serve until stopped."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, handle_signals=True)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        announce(runner.addresses)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def listen_error(err: OSError, host: str, port: int) -> str:
+    """What went wrong binding ``host``:``port``, and what to do about it."""
+    if isinstance(err, socket.gaierror):
+        return (
+            f"cannot listen on --host {host}: no such host or address ({err.strerror or err}). "
+            "Give a name or address of this machine, e.g. 127.0.0.1 (the default)."
+        )
+    why = os.strerror(err.errno) if err.errno else str(err)  # asyncio's own text repeats host
+    if err.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on --host {host}: it is not an address of this machine ({why}). "
+            "Give one of its own, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every network)."
+        )
+    if err.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {host}:{port}: {why}. "
             "Choose another --port, or stop what is using it."
-        ) from None
+        )
+    if err.errno == errno.EACCES:
+        return (
+            f"cannot listen on {host}:{port}: {why} (ports below 1024 need privileges). "
+            "Choose another --port."
+        )
+    return f"cannot listen on {host}:{port}: {why}. Check --host and --port."

@@ -311,7 +311,7 @@ def import_vpo(
 
     def import_fn(runs: Iterable[dict[str, Any]], skip: Callable[[str, str], None]) -> Any:
         if not stores:  # opened once VPO's database is known good, so a bad one writes nothing
-            stores.append(ctx.open_store())
+            stores.append(ctx.open_store(create=True))
         return stores[0].import_runs(
             runs,
             on_progress=progress,

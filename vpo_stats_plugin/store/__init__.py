@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatabaseUnusable, InputMissing, StatsError
+from ..errors import DatabaseUnusable, StatsError
 from ..filters import Filters, iso, utcnow
 from . import importing, migrations, reads, rollups, writes
 from .connection import (
+    NoDatabase,
     classify,
     connect,
     connect_readonly,
@@ -23,7 +24,7 @@ from .connection import (
     storable_text,
 )
 
-__all__ = ["Store", "open_readonly", "open_store", "stored_run_ids"]
+__all__ = ["Store", "empty_store", "open_readonly", "open_store", "stored_run_ids"]
 
 REAP_BUSY_MS = 200  # how long a read waits for the write lock to mark dead runs interrupted
 # SQLite result codes from a backup's source (busy, locked, corrupt, not a database), not its copy
@@ -245,7 +246,11 @@ def open_store(
     stale_after: float = 86400.0,
     busy_timeout_ms: int = 5000,
 ) -> Store:
-    """Open (creating and migrating as needed) the stats database at ``path``."""
+    """Open (creating and migrating as needed) the stats database at ``path``.
+
+    ``create=False`` is for readers: where there is no database yet (no file, an empty file,
+    a SQLite file without our tables) it raises ``NoDatabase`` and creates nothing.
+    """
     path = Path(path).expanduser().absolute()
     conn = connect(path, create=create, busy_timeout_ms=busy_timeout_ms)
     try:
@@ -264,20 +269,26 @@ def open_readonly(
 ) -> Store:
     """Open the stats database at ``path`` to read only: never created, upgraded or written.
 
-    Raises InputMissing when there is none, DatabaseUnusable for a file that is not ours or
+    Raises NoDatabase when there is none, DatabaseUnusable for a file that is not ours or
     not at this version's schema (``open_store`` upgrades it).
     """
     path = Path(path).expanduser().absolute()
-    if not path.is_file() or path.stat().st_size == 0:
-        raise InputMissing(f"no stats database at {path}: nothing has been recorded there yet")
+    if not path.is_file():
+        raise NoDatabase(path, f"there is no stats database at {path}")
+    if path.stat().st_size == 0:
+        raise NoDatabase(path, f"{path} is an empty file (0 bytes), not a stats database yet")
     conn = connect_readonly(path)
     conn.isolation_level = None
     conn.row_factory = sqlite3.Row
     try:
-        behind = migrations.pending(conn)
+        made = conn.execute("SELECT 1 FROM sqlite_master WHERE name = '_migrations'").fetchone()
+        behind = migrations.pending(conn) if made else []
     except sqlite3.Error as err:
         conn.close()
         raise classify(err, path) from None
+    if not made:
+        conn.close()
+        raise NoDatabase(path, f"{path} is an empty SQLite database, with no stats yet")
     if behind:
         conn.close()
         raise DatabaseUnusable(
@@ -285,6 +296,19 @@ def open_readonly(
             f"{', '.join(behind)}): any command that writes, e.g. `vpo-stats rebuild`, "
             "upgrades it first"
         )
+    return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
+
+
+def empty_store(
+    path: str | Path, *, node: str | None = None, stale_after: float = 86400.0
+) -> Store:
+    """A store with no runs, in memory, answering for ``path`` while no database exists there:
+    a reader's empty answers (zeros, empty lists, not found) without creating a file."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=True)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    migrations.migrate(conn, ":memory:")
+    path = Path(path).expanduser().absolute()
     return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
 
 

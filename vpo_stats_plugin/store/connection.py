@@ -54,6 +54,16 @@ class DatabaseUnwritable(DatabaseUnusable):
     """The database cannot be opened or written now (permissions, disk full, I/O): may pass."""
 
 
+class NoDatabase(InputMissing):
+    """No stats database at the path yet (no file, an empty one, or one with no tables):
+    what a reader is told, instead of creating one."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{why}: nothing has been recorded there yet")
+        self.path = path
+        self.why = why
+
+
 def _noted(err: StatsError, path: Path) -> StatsError:
     """``err`` with the fallback tally's failures for ``path`` added to its message (for the
     CLI, whose ``status`` cannot open such a database); ``err.reason`` keeps the bare message."""
@@ -188,23 +198,37 @@ def connect(
 ) -> sqlite3.Connection:
     """Open ``path`` with WAL, foreign keys and a busy timeout; never touches a foreign file.
 
+    With ``create=False`` (readers) nothing is created or set up: no file, an empty file, or
+    a SQLite file without our tables yet raises NoDatabase, the file left as it is.
     Raises DatabaseUnusable (not ours, corrupt, newer), DatabaseUnwritable (cannot be opened
-    or created here), DatabaseLocked, or InputMissing (``create=False`` and no file).
+    or created here), DatabaseLocked, or NoDatabase.
     """
     path = Path(path).expanduser()
     try:
         exists = path.exists()
         if exists and path.is_dir():
             raise unusable(path, "it is a directory")
+        if not create and not exists:
+            if read_fallback(path):  # the hooks tried to record there, and could not
+                raise unwritable(path, "there is no database: the plugin's hooks could not make it")
+            raise NoDatabase(path, f"there is no stats database at {path}")
         if exists and path.stat().st_size > 0:
             # never open() the file itself: closing any descriptor of it would drop the POSIX
             # locks this process's SQLite connections hold on it (and with them the WAL)
-            connect_readonly(path, busy_timeout_ms).close()  # refuses what is not ours
+            checked = connect_readonly(path, busy_timeout_ms)  # refuses what is not ours
+            try:
+                made = "_migrations" in _identity(checked)[1]
+            finally:
+                checked.close()
+            if not create and not made:
+                raise NoDatabase(path, f"{path} is an empty SQLite database, with no stats yet")
+        elif not create:
+            raise NoDatabase(path, f"{path} is an empty file (0 bytes), not a stats database yet")
     except OSError as err:
         raise unwritable(path, err.strerror or str(err)) from None
+    except sqlite3.Error as err:
+        raise classify(err, path) from None
     if not exists:
-        if not create:
-            raise InputMissing(f"no stats database at {path}: nothing has been recorded there yet")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..store import Store, open_store
+from ..store import Store, empty_store, open_store
+from ..store.connection import NoDatabase
 from . import params
 from .codecs import codec_transitions
 from .errors import error_response
@@ -35,7 +36,10 @@ async def ask(request: web.Request, question: Callable[[Store], T]) -> T:
     options = request.config_dict[STORE_OPTIONS]
 
     def work() -> T:
-        store = open_store(path, **options)
+        try:
+            store = open_store(path, create=False, **options)
+        except NoDatabase:  # nothing recorded yet: empty answers, and no file made for them
+            store = empty_store(path, **options)
         try:
             return question(store)
         finally:
