@@ -216,7 +216,7 @@ function renderCodecs(data) {
 
 function blankCards() {
   document.querySelectorAll("#cards [data-key]").forEach(function (node) {
-    setText(node, "–");
+    setText(node, node.classList.contains("big") ? "–" : "");
     node.dataset.value = "";
     node.title = "";
     node.classList.remove("nonzero");
