@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
@@ -140,6 +141,31 @@ async def test_one_policy_with_its_actions(client: Any, history: list[dict]) -> 
         }
     missing = await get_json(client, "/api/policies/no-such-policy", status=404)
     assert "no-such-policy" in missing["error"]
+
+
+async def test_one_policy_by_query_parameter_even_dot_names(client: Any, db_path: Path) -> None:
+    """``/api/policy?name=``: a path loses "." and ".." (clients collapse them), a query does not."""
+    names = [".", "..", "a/b", HOSTILE]
+    runs = [{**r, "policy": names[i % 4]} for i, r in enumerate(make_history(24)[:24])]
+    record(db_path, runs)
+    for name in names:
+        body = await get_json(client, "/api/policy", params={"name": name, "since": "2020-01-01"})
+        assert body["policy"] == name and body["runs"] == 6
+        if name not in (".", ".."):
+            path = "/api/policies/" + quote(name, safe="")
+            assert body == await get_json(client, path, params={"since": "2020-01-01"})
+    assert "name" in (await get_json(client, "/api/policy", status=400))["error"]
+    missing = await get_json(client, "/api/policy", params={"name": "..."}, status=404)
+    assert "'...'" in missing["error"]
+
+
+@pytest.mark.parametrize("url", ["/api/policies/..x", "/api/policy?name=..x"])
+async def test_a_contradicting_policy_filter_names_the_query_parameter(
+    client: Any, history: list[dict], url: str
+) -> None:
+    body = await get_json(client, url, params={"policy": "hevc-everything"}, status=400)
+    assert "query parameter policy='hevc-everything'" in body["error"]
+    assert "--policy" not in body["error"]  # the web's words, not the CLI's
 
 
 async def test_recent_newest_first_with_limit_and_status(client: Any, history: list[dict]) -> None:

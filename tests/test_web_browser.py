@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
-from datetime import date, timedelta
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -13,8 +15,9 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from aiohttp import web
 from playwright import sync_api
-from web_history import HOSTILE, fmt_bytes, make_history, record, serve_in_thread
+from web_history import BASE, HOSTILE, fmt_bytes, make_history, record, serve_in_thread, stamp
 
+from vpo_stats_plugin.cli.output import human_duration
 from vpo_stats_plugin.cli.serve import make_root_app
 from vpo_stats_plugin.config import load_settings
 from vpo_stats_plugin.web import create_app
@@ -308,3 +311,228 @@ def test_works_under_any_mount_point(browser: Any, history: list[dict], db_path:
         assert page.tab.url.startswith(root + "/tools/vpo-stats/")
         check_headline(page, api(root + "/tools/vpo-stats/", "api/summary"))
         assert page.problems == []
+
+
+@contextmanager
+def dashboard_of(db_path: Path, runs: list[dict[str, Any]]) -> Iterator[str]:
+    """The dashboard over exactly ``runs``; yields its URL."""
+    record(db_path, runs)
+    settings = load_settings(overrides={"database": (str(db_path), "test")})
+    with serve_in_thread(make_root_app(settings)) as root:
+        yield root + "/stats/"
+
+
+def finished_runs(count: int) -> list[dict[str, Any]]:
+    """``count`` runs of ``make_history`` without its running one."""
+    return [r for r in make_history(count + 1) if r["status"] != "running"][:count]
+
+
+def at(run: dict[str, Any], started: datetime) -> dict[str, Any]:
+    """``run`` moved to start at ``started`` (its duration kept)."""
+    seconds = run["duration_seconds"]
+    return {
+        **run,
+        "started_at": stamp(started),
+        "finished_at": stamp(started + timedelta(seconds=seconds)),
+    }
+
+
+def module_call(page: Page, module: str, expression: str) -> Any:
+    """Evaluate ``expression`` (a JS function of the module ``m``) on the served ES module."""
+    url = json.dumps(page.base + "static/js/" + module)
+    return page.tab.evaluate(f"async () => ({expression})(await import({url}))")
+
+
+def chart_ticks(page: Page, chart: str, axis: str) -> list[str]:
+    return page.tab.evaluate(
+        "([c, a]) => Chart.getChart(c).scales[a].ticks.map(t => t.label)", [chart, axis]
+    )
+
+
+# --------------------------------------------------------------- issue 14: what users hit
+
+
+def test_durations_are_rounded_once_and_read_as_the_cli(browser: Any, dashboard: str) -> None:
+    page = Page(browser, dashboard)
+    page.open()
+    values = [0.04, 9.96, 42.0, 59.94, 59.96, 60.0, 75.2, 119.4, 119.6, 3599.6, 3600.0]
+    values += [5400.0, 7199.7, 86399.6, 172799.6, 200000.0, 1e6]
+    shown = module_call(page, "format.js", f"m => {json.dumps(values)}.map(m.fmtDuration)")
+    assert shown == [human_duration(v) for v in values]
+    assert dict(zip(values, shown))[119.6] == "2m 00s"
+    assert dict(zip(values, shown))[59.96] == "1m 00s"
+    assert not [s for s in shown if re.search(r"\b60[smh]", s)], shown
+    assert page.problems == []
+
+
+def test_byte_axes_have_round_binary_ticks(browser: Any, dashboard: str) -> None:
+    page = Page(browser, dashboard)
+    page.open()
+    gib, mib = 1024**3, 1024**2
+    cases = [(0, 0), (0, 3.7 * gib), (0, 1.2 * gib), (-300 * mib, 900 * mib), (0, 999), (0, 3)]
+    cases += [(0, 5 * 1024**4), (-2 * gib, 0), (0, 1023 * mib), (0, 1024 * mib), (0, 17)]
+    ticks = module_call(
+        page, "charts.js", f"m => {json.dumps(cases)}.map(c => m.byteTicks(c[0], c[1]))"
+    )
+    assert ticks[0]["labels"] == ["0 B"]  # all zeros: one tick, not "1 B 1 B 0 B"
+    assert ticks[1]["labels"] == ["0 B", "1 GiB", "2 GiB", "3 GiB", "4 GiB"]
+    assert ticks[2]["labels"] == ["0 B", "0.5 GiB", "1 GiB", "1.5 GiB"]
+    assert ticks[8]["labels"][-1] == "1 GiB"  # not "1000 MiB"
+    for (low, high), t in zip(cases[1:], ticks[1:]):
+        values = t["values"]
+        assert values[0] <= low and values[-1] >= high and 0 in values, (low, high, t)
+        steps = {round(b - a, 3) for a, b in zip(values, values[1:])}
+        assert len(steps) == 1, t  # evenly spaced
+        step = steps.pop()
+        units = {label.split()[1] for label in t["labels"] if label != "0 B"}
+        assert len(units) == 1, t  # one unit along the axis
+        unit = 1024 ** ["B", "KiB", "MiB", "GiB", "TiB"].index(units.pop())
+        mantissa = step / unit
+        assert any(mantissa == pytest.approx(f * 10**k) for f in (1, 2, 5) for k in range(-2, 4))
+        assert 3 <= len(values) <= 12 and len(set(t["labels"])) == len(values), t
+        for value, label in zip(values, t["labels"]):
+            number = float(label.split()[0])
+            assert number * (unit if number else 1) == pytest.approx(value), (value, label)
+
+    # in the charts: an all-zero trend axis reads 0 B; the policy axis in round steps
+    page.open({"status": "interrupted"})  # their saved bytes are all 0
+    assert chart_ticks(page, "chart-saved", "y") == ["0 B"]
+    page.open()
+    labels = chart_ticks(page, "chart-policies", "x")
+    numbers = [float(label.split()[0]) for label in labels]
+    assert labels[0] == "0 B" and {label.split()[1] for label in labels[1:]} == {"GiB"}, labels
+    assert len({round(b - a, 6) for a, b in zip(numbers, numbers[1:])}) == 1, labels
+    assert page.problems == []
+
+
+def test_space_by_policy_labels_every_bar_and_says_it_shows_the_top(
+    browser: Any, db_path: Path
+) -> None:
+    runs = [{**r, "policy": f"policy-{i % 20:02d}"} for i, r in enumerate(finished_runs(60))]
+    with dashboard_of(db_path, runs) as url:
+        page = Page(browser, url)
+        page.open({"sort": "name"})
+        rows = api(url, "api/policies", {"sort": "saved"})["policies"]
+        assert len(rows) == 20
+        assert page.text("#policies-caption") == (
+            "Space saved by policy: the 15 that saved most, of 20"
+        )
+        bars = page.tab.evaluate("() => Chart.getChart('chart-policies').data.labels")
+        assert bars == [r["policy"] for r in rows[:15]]  # the most saved, whatever the sort
+        assert chart_ticks(page, "chart-policies", "y") == bars  # every bar has its label
+        page.open({"policy": "policy-03"})
+        assert page.text("#policies-caption") == "Space saved by policy"
+        assert page.problems == []
+
+
+def test_the_trend_picks_a_readable_period(browser: Any, db_path: Path) -> None:
+    runs = finished_runs(110)
+    # one run a month for six years, and one a day through February 2026
+    runs = [at(r, BASE - timedelta(days=30 * i)) for i, r in enumerate(runs[:73])] + [
+        at(r, datetime(2026, 2, 1, 8, tzinfo=timezone.utc) + timedelta(days=i))
+        for i, r in enumerate(runs[73:101])
+    ]
+    with dashboard_of(db_path, runs) as url:
+        page = Page(browser, url)
+
+        def labels() -> list[str]:
+            return page.tab.evaluate("() => Chart.getChart('chart-runs').data.labels")
+
+        page.open()
+        months = labels()
+        assert all(re.fullmatch(r"\d{4}-\d{2}", m) for m in months) and 70 <= len(months) <= 75
+        assert page.tab.locator("#trend-by option:checked").text_content() == "auto (month)"
+        page.open({"since": "2026-02-01", "until": "2026-02-20"})
+        assert labels() == [f"2026-02-{d:02d}" for d in range(1, 21)]
+        page.open({"since": "2025-09-01", "until": "2026-02-28"})
+        weeks = labels()
+        assert 20 <= len(weeks) <= 28, weeks
+        assert all(date.fromisoformat(w).weekday() == 0 for w in weeks)  # Mondays
+
+        # a period the user picks is kept, six years of days included
+        page.open()
+        page.tab.select_option("#trend-by", "day")
+        page.settle()
+        assert "by=day" in page.tab.url and len(labels()) > 2000
+        page.tab.select_option("#trend-by", "")
+        page.settle()
+        assert "by=" not in page.tab.url and len(labels()) == len(months)
+        assert page.problems == []
+
+
+def test_a_bad_filter_is_one_error_in_one_place(browser: Any, dashboard: str) -> None:
+    page = Page(browser, dashboard)
+    for query in (
+        {"since": "yesterday"},
+        {"view": "policy", "name": "hevc-everything", "since": "x"},
+    ):
+        page.open()  # cards with numbers first: they must not keep them either
+        page.open(query)
+        errors = page.tab.evaluate(
+            "() => [...document.querySelectorAll('.error, .state, #notice')]"
+            ".filter(e => e.offsetParent !== null && e.textContent.trim())"
+            ".map(e => e.textContent)"
+        )
+        assert len(errors) == 1 and "since" in errors[0], errors
+        assert "error" in (page.tab.locator("#notice").get_attribute("class") or "")
+        visible_tables = page.tab.locator("table:visible").count()
+        assert visible_tables == 0
+    page.open({"until": "2026-13-40"})
+    cards = page.tab.locator("#cards .big").all_text_contents()
+    assert len(cards) == 6 and set(cards) == {"–"}, cards  # a dash, never a "…" left loading
+    assert "…" not in page.tab.locator("#cards").inner_text()
+    assert [p for p in page.problems if "status of 400" not in p] == []
+
+
+def test_the_licence_link_shows_the_text(browser: Any, dashboard: str) -> None:
+    page = Page(browser, dashboard)
+    page.open()
+    assert page.problems == []
+    page.tab.click("footer a:has-text('MIT')")
+    page.tab.wait_for_url("**/LICENSE.md")
+    assert page.tab.locator("body").inner_text().startswith("The MIT License")
+    with urllib.request.urlopen(dashboard + "static/vendor/chartjs/LICENSE.md") as answer:
+        assert answer.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert answer.headers["Content-Disposition"] is None
+
+
+def test_policies_named_dot_and_dot_dot_open(browser: Any, db_path: Path) -> None:
+    names = [".", "..", "a/b", "hevc"]
+    runs = [{**r, "policy": names[i % 4]} for i, r in enumerate(finished_runs(24))]
+    with dashboard_of(db_path, runs) as url:
+        page = Page(browser, url)
+        for name in names:
+            page.open()
+            page.tab.locator("#policies-table tbody a").filter(
+                has_text=re.compile("^" + re.escape(name) + "$")
+            ).click()
+            page.settle()
+            assert page.text("#policy-name") == name
+            assert page.text('#policy-cards [data-key="runs"]') == "6"
+            assert page.tab.locator("#policy-runs tbody tr").count() == 6
+            assert page.text("#notice") == ""
+        assert page.problems == []
+
+
+def test_the_policy_field_switches_the_policy_view(browser: Any, dashboard: str) -> None:
+    page = Page(browser, dashboard)
+    page.open({"view": "policy", "name": "hevc-everything", "status": "failed"})
+    field = page.tab.locator('#filters input[name="policy"]')
+    assert field.input_value() == "hevc-everything"
+    field.fill("strip-foreign-audio")
+    page.tab.click('#filters button[type="submit"]')
+    page.settle()
+    assert page.text("#policy-name") == "strip-foreign-audio"
+    assert "name=strip-foreign-audio" in page.tab.url and "policy=" not in page.tab.url
+    assert "status=failed" in page.tab.url and page.text("#notice") == ""
+    failed = api(dashboard, "api/recent", {"policy": "strip-foreign-audio", "status": "failed"})
+    assert page.tab.locator("#policy-runs tbody tr").count() == len(failed["runs"]) > 0
+
+    # a link naming both shows the policy the filter names; an emptied field leaves the view
+    page.open({"view": "policy", "name": "hevc-everything", "policy": "strip-foreign-audio"})
+    assert page.text("#policy-name") == "strip-foreign-audio" and page.text("#notice") == ""
+    field.fill("")
+    page.tab.click('#filters button[type="submit"]')
+    page.settle()
+    assert page.tab.locator("#view-overview").is_visible() and "name=" not in page.tab.url
+    assert page.problems == []

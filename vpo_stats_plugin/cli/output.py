@@ -34,7 +34,7 @@ def human_duration(seconds: float | None) -> str:
     """75.2 -> '1m 15s'; None -> '-'."""
     if seconds is None:
         return "-"
-    if seconds < 60:
+    if round(seconds, 1) < 60:  # 59.96 is "1m 00s", not "60.0s"
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(round(seconds)), 60)
     if minutes < 60:

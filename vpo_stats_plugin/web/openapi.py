@@ -356,6 +356,23 @@ def paths() -> dict[str, Schema]:
             400,
             404,
         ),
+        "/api/policy": _get(
+            "policy_by_query",
+            "The same as /api/policies/{name}, the name as a query parameter (works for . and ..)",
+            "PolicyDetail",
+            [
+                {
+                    "name": "name",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1},
+                    "description": "the policy's name",
+                },
+                *FILTER_REFS,
+            ],
+            400,
+            404,
+        ),
         "/api/recent": _get(
             "recent", "Newest runs first", "RunList", [*FILTER_REFS, _p("limit")], 400
         ),

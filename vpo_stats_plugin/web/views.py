@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..errors import BadParameter
 from ..store import Store, empty_store, open_store
 from ..store.connection import NoDatabase
 from . import params
@@ -21,6 +22,7 @@ from .openapi import openapi_document
 T = TypeVar("T")
 PAGE = Path(__file__).parent / "templates" / "index.html"
 STATIC = (Path(__file__).parent / "static").resolve()
+TEXT_SUFFIXES = (".md", ".txt")
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -63,7 +65,11 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     target = (STATIC / request.match_info["path"]).resolve()
     if not target.is_relative_to(STATIC) or not target.is_file():
         raise web.HTTPNotFound()
-    return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
+    headers = {"Cache-Control": "no-cache"}
+    if target.suffix in TEXT_SUFFIXES:
+        # the vendored licence and readme: shown by the browser, not downloaded (text/markdown is)
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+    return web.FileResponse(target, headers=headers)
 
 
 async def summary(request: web.Request) -> web.Response:
@@ -81,8 +87,23 @@ async def policies(request: web.Request) -> web.Response:
 
 async def policy(request: web.Request) -> web.Response:
     """``GET /api/policies/{name}``: one policy's totals and its actions by type."""
-    name = request.match_info["name"]
+    return await one_policy(request, request.match_info["name"], "the path")
+
+
+async def policy_by_query(request: web.Request) -> web.Response:
+    """``GET /api/policy?name=``: the same, for names a path cannot carry (``.``, ``..``)."""
+    name = params.required_from_query(request.query, "name")
+    return await one_policy(request, name, "the query parameter name")
+
+
+async def one_policy(request: web.Request, name: str, named_by: str) -> web.Response:
     filters = params.filters_from_query(request.query)
+    if filters.policy is not None and filters.policy != name:
+        raise BadParameter(
+            "policy",
+            f"the query parameter policy={filters.policy!r} contradicts the policy {name!r} "
+            f"in {named_by}; leave policy out",
+        )
     return answer(await ask(request, lambda store: store.policy(name, filters)))
 
 

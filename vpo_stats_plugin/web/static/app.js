@@ -12,19 +12,26 @@ import { loadOverview } from "./js/overview.js";
 import { confirmPurge, onPurged, previewPurge, resetPurge } from "./js/purge.js";
 import { loadFile, loadPolicy, loadRun } from "./js/views.js";
 
-function fillFilterForm(p) {
+function fillFilterForm(p, view) {
   var form = $("#filters");
   FILTERS.forEach(function (name) {
     form.elements[name].value = p.get(name) || "";
   });
+  // a policy's view is scoped to it: the Policy field shows which, and changing it switches
+  if (view === "policy") form.elements.policy.value = p.get("name") || "";
 }
 
 function render() {
   var mine = beginRender();
   var p = params();
-  fillFilterForm(p);
   var view = p.get("view") || "overview";
   if (["overview", "policy", "run", "file"].indexOf(view) < 0) view = "overview";
+  if (view === "policy" && p.get("policy")) {
+    // a link or bookmark with both: the policy filter names the policy to show
+    window.history.replaceState(null, "", currentHref({ name: p.get("policy"), policy: null }));
+    p = params();
+  }
+  fillFilterForm(p, view);
   document.querySelectorAll(".view").forEach(function (section) {
     section.hidden = section.id !== "view-" + view;
   });
@@ -48,10 +55,16 @@ function applyFilters(event) {
   FILTERS.forEach(function (name) {
     changes[name] = form.elements[name].value.trim();
   });
-  if (params().get("view") === "run") {
+  var view = params().get("view");
+  if (view === "run") {
     // filters do not apply to one run: show what they select instead
     changes.view = null;
     changes.id = null;
+  } else if (view === "policy") {
+    // the Policy field names the policy shown; emptied, it leaves for every policy
+    if (changes.policy) changes.name = changes.policy;
+    else changes.view = changes.name = null;
+    changes.policy = null;
   }
   go(currentHref(changes), true);
 }
@@ -73,7 +86,7 @@ function init() {
     });
   });
   $("#trend-by").addEventListener("change", function (e) {
-    go(currentHref({ by: e.target.value === "day" ? null : e.target.value }), true);
+    go(currentHref({ by: e.target.value || null }), true);
   });
   $("#policy-sort").addEventListener("change", function (e) {
     go(currentHref({ sort: e.target.value === "runs" ? null : e.target.value }), true);

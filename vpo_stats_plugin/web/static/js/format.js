@@ -21,15 +21,22 @@ export function fmtPct(p) {
   return p === null || p === undefined ? "–" : Number(p).toFixed(1) + " %";
 }
 
+/** Seconds as the CLI shows them ("59.9s", "2m 00s", "1h 05m", "2d 03h"): rounded once, then
+ * split, so no lower unit ever reads 60. */
 export function fmtDuration(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   var s = Number(seconds);
-  if (s < 60) return s.toFixed(s < 10 ? 1 : 0) + " s";
-  var m = Math.floor(s / 60);
-  if (m < 60) return m + " min " + Math.round(s - m * 60) + " s";
+  if (Math.round(s * 10) < 600) return (Math.round(s * 10) / 10).toFixed(1) + "s";
+  var whole = Math.round(s);
+  var m = Math.floor(whole / 60);
+  if (m < 60) return m + "m " + pad2(whole % 60) + "s";
   var hours = Math.floor(m / 60);
-  if (hours < 48) return hours + " h " + (m - hours * 60) + " min";
-  return Math.floor(hours / 24) + " d " + (hours % 24) + " h";
+  if (hours < 48) return hours + "h " + pad2(m % 60) + "m";
+  return Math.floor(hours / 24) + "d " + pad2(hours % 24) + "h";
+}
+
+function pad2(n) {
+  return (n < 10 ? "0" : "") + n;
 }
 
 export function fmtTime(iso) {

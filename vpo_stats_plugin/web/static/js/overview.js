@@ -1,6 +1,6 @@
 /* The overview: headline cards, trend, policies, codecs, tracks removed, recent runs. */
 
-import { bytesAxis, bytesTooltip, COLORS, drawChart, fillPeriods } from "./charts.js";
+import { autoPeriod, bytesAxis, bytesTooltip, COLORS, drawChart, fillPeriods } from "./charts.js";
 import { $, clear, h, notice, setText, state } from "./dom.js";
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, fmtTime, shorten } from "./format.js";
 import { api, filterParams, isCurrent, policyLink } from "./nav.js";
@@ -12,6 +12,15 @@ var EMPTY_HINT =
   "runs), import VPO's own history with `vpo-stats import-vpo`, or try `vpo-stats demo`.";
 var NO_MATCH_HINT =
   "No runs match these filters: widen the dates, pick another policy or node, or press Clear.";
+var TOP_POLICIES = 15;
+// what a section shows besides its state line: hidden when the section could not load
+var SECTION_PARTS = {
+  trend: ["chart-saved", "chart-runs"],
+  policies: ["#policies-table", "chart-policies"],
+  codecs: ["#codecs-table"],
+  tracks: ["chart-tracks"],
+  recent: ["#recent-table"],
+};
 
 function card(key, text, value, title) {
   var node = $('#cards [data-key="' + key + '"]');
@@ -21,7 +30,7 @@ function card(key, text, value, title) {
   return node;
 }
 
-function renderSummary(s, filtered) {
+function renderSummary(s) {
   var finished = s.succeeded + s.failed + s.interrupted;
   var rate = finished ? s.succeeded / finished : null;
   var removed = s.tracks_removed.audio + s.tracks_removed.subtitle + s.tracks_removed.attachment;
@@ -49,9 +58,6 @@ function renderSummary(s, filtered) {
     fmtInt(s.videos_transcoded) + " videos transcoded · " + fmtInt(s.videos_transcode_skipped) + " skipped",
     s.videos_transcoded
   );
-  if (s.runs === 0) notice(filtered ? NO_MATCH_HINT : EMPTY_HINT);
-  else notice("");
-
   var tr = s.tracks_removed;
   if (removed === 0) state("tracks", s.runs ? "No tracks removed in these runs." : "Nothing yet.");
   else state("tracks", "");
@@ -87,7 +93,11 @@ function renderTrend(trend) {
     },
     options: {
       plugins: { legend: { display: false }, tooltip: { callbacks: { label: bytesTooltip } } },
-      scales: { y: bytesAxis(false) },
+      scales: {
+        y: bytesAxis(t.points.map(function (p) {
+          return p.saved_bytes;
+        })),
+      },
     },
   }, t.points.length === 0);
   drawChart("chart-runs", {
@@ -130,7 +140,17 @@ function renderPolicies(list) {
   });
   $("#policies-table").hidden = rows.length === 0;
   state("policies", rows.length ? "" : "No policy has runs here yet.");
-  var top = rows.slice(0, 15);
+  // the chart: the policies that saved most, every bar labelled, whatever the table's sort
+  var top = rows.slice().sort(function (a, b) {
+    return b.saved_bytes - a.saved_bytes;
+  }).slice(0, TOP_POLICIES);
+  setText(
+    $("#policies-caption"),
+    rows.length > top.length
+      ? "Space saved by policy: the " + top.length + " that saved most, of " + fmtInt(rows.length)
+      : "Space saved by policy"
+  );
+  $("#chart-policies").parentNode.style.height = Math.max(240, 24 * top.length + 60) + "px";
   drawChart("chart-policies", {
     type: "bar",
     data: {
@@ -163,7 +183,12 @@ function renderPolicies(list) {
           },
         },
       },
-      scales: { x: bytesAxis(false) },
+      scales: {
+        x: bytesAxis(top.map(function (p) {
+          return p.saved_bytes;
+        })),
+        y: { ticks: { autoSkip: false } },
+      },
     },
   }, rows.length === 0);
   var names = $("#policy-names");
@@ -189,17 +214,28 @@ function renderCodecs(data) {
   state("codecs", data.transitions.length ? "" : "No video codec recorded in these runs.");
 }
 
+function blankCards() {
+  document.querySelectorAll("#cards [data-key]").forEach(function (node) {
+    setText(node, node.classList.contains("big") ? "–" : "");
+    node.dataset.value = "";
+    node.title = "";
+    node.classList.remove("nonzero");
+  });
+}
+
 export function loadOverview(p, mine) {
   var filters = filterParams(p);
   var filtered = filters.toString() !== "";
-  var by = p.get("by") || "day";
+  var chosenBy = p.get("by") || ""; // "" is auto: a period that suits the span shown
   var sort = p.get("sort") || "runs";
-  $("#trend-by").value = by;
+  $("#trend-by").value = chosenBy;
+  setText($('#trend-by option[value=""]'), "auto");
   $("#policy-sort").value = sort;
-  ["trend", "policies", "codecs", "tracks", "recent"].forEach(function (name) {
+  Object.keys(SECTION_PARTS).forEach(function (name) {
     state(name, "Loading…");
   });
   updatePurgeScope(filters);
+  var badRequest = false;
 
   function withParams(extra) {
     var q = new URLSearchParams(filters);
@@ -208,29 +244,45 @@ export function loadOverview(p, mine) {
     });
     return q;
   }
+  // A bad parameter fails every section alike: it is said once, in the notice, and the
+  // sections go blank; other failures are the section's own.
   function failed(section) {
     return function (error) {
       if (!isCurrent(mine)) return;
-      state(section, "Could not load: " + error.message, true);
-      if (error.status === 400) notice(error.message + ". Correct the filter and apply again.", true);
+      SECTION_PARTS[section].forEach(function (part) {
+        if (part.charAt(0) === "#") $(part).hidden = true;
+        else drawChart(part, null, true);
+      });
+      if (error.status === 400) {
+        badRequest = true;
+        state(section, "");
+        notice(error.message + ". Correct the filter and apply again.", true);
+      } else state(section, "Could not load: " + error.message, true);
     };
   }
 
-  api("api/summary", filters)
+  var summary = api("api/summary", filters);
+  summary
     .then(function (s) {
-      if (isCurrent(mine)) renderSummary(s, filtered);
+      if (!isCurrent(mine)) return;
+      renderSummary(s);
+      if (!badRequest) notice(s.runs === 0 ? (filtered ? NO_MATCH_HINT : EMPTY_HINT) : "");
     })
     .catch(function (error) {
       if (!isCurrent(mine)) return;
-      notice(
-        error.status === 400
-          ? error.message + ". Correct the filter and apply again."
-          : "Could not load the summary: " + error.message,
-        true
-      );
-      state("tracks", "Could not load: " + error.message, true);
+      blankCards();
+      failed("tracks")(error);
+      if (error.status !== 400) notice("Could not load the summary: " + error.message, true);
     });
-  api("api/trend", withParams({ by: by }))
+  var by = chosenBy
+    ? Promise.resolve(chosenBy)
+    : summary.then(function (s) {
+        return autoPeriod(s.first_run_at, s.last_run_at);
+      });
+  by.then(function (period) {
+    if (isCurrent(mine) && !chosenBy) setText($('#trend-by option[value=""]'), "auto (" + period + ")");
+    return api("api/trend", withParams({ by: period }));
+  })
     .then(function (t) {
       if (isCurrent(mine)) renderTrend(t);
     })

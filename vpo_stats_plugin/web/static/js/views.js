@@ -19,7 +19,9 @@ export function loadPolicy(p, mine) {
   clear($("#policy-runs tbody"));
   state("policy-actions", "Loading…");
   state("policy-runs", "Loading…");
-  api("api/policies/" + encodeURIComponent(name), filters)
+  var policyQuery = new URLSearchParams(filters);
+  policyQuery.set("name", name); // a query parameter: a path would lose "." and ".."
+  api("api/policy", policyQuery)
     .then(function (row) {
       if (!isCurrent(mine)) return;
       notice("");
@@ -45,7 +47,10 @@ export function loadPolicy(p, mine) {
     .catch(function (error) {
       if (!isCurrent(mine)) return;
       state("policy-actions", "");
-      notice(error.status === 404 ? error.message + ". Go back to the overview to pick a policy." : "Could not load the policy: " + error.message, true);
+      $("#policy-actions").hidden = true;
+      if (error.status === 404) notice(error.message + ". Go back to the overview to pick a policy.", true);
+      else if (error.status === 400) notice(error.message + ". Correct the filter and apply again.", true);
+      else notice("Could not load the policy: " + error.message, true);
     });
   api("api/recent", runsQuery)
     .then(function (list) {
@@ -54,7 +59,10 @@ export function loadPolicy(p, mine) {
       state("policy-runs", list.runs.length ? (list.runs.length === 200 ? "The newest 200 runs." : "") : "No runs of this policy match the filters.");
     })
     .catch(function (error) {
-      if (isCurrent(mine)) state("policy-runs", "Could not load: " + error.message, true);
+      if (!isCurrent(mine)) return;
+      $("#policy-runs").hidden = true;
+      // a bad filter is said once, by the policy's own answer
+      state("policy-runs", error.status === 400 ? "" : "Could not load: " + error.message, error.status !== 400);
     });
 }
 
