@@ -168,6 +168,22 @@ async def test_a_contradicting_policy_filter_names_the_query_parameter(
     assert "--policy" not in body["error"]  # the web's words, not the CLI's
 
 
+@pytest.mark.parametrize(
+    "url, params, route",
+    [
+        ("/api/policy", {"name": "no-such-policy"}, "api/policies"),
+        ("/api/runs/0123456789abcdef", {}, "api/recent"),
+        ("/api/files", {"path": "/no/such/file.mkv"}, "api/recent"),
+    ],
+)
+async def test_not_found_points_to_a_route_not_a_command(
+    client: Any, history: list[dict], url: str, params: dict, route: str
+) -> None:
+    body = await get_json(client, url, params=params, status=404)
+    assert f"GET {route} " in body["error"]
+    assert "vpo-stats" not in body["error"] and "vpo stats" not in body["error"]
+
+
 async def test_recent_newest_first_with_limit_and_status(client: Any, history: list[dict]) -> None:
     body = await get_json(client, "/api/recent", params={"limit": "5"})
     newest = sorted(history, key=lambda r: r["started_at"], reverse=True)[:5]

@@ -22,10 +22,15 @@ class BadParameter(StatsError):
 
 
 class NotFound(StatsError):
-    """The named file, run or policy has no stats."""
+    """The named file, run or policy has no stats; the hint says where to look, as a command
+    for the CLI (``str(err)``) and as an API route for the web (``err.web_message``)."""
 
     exit_code = 64
     http_status = 404
+
+    def __init__(self, message: str, *, cli_hint: str = "", web_hint: str = "") -> None:
+        super().__init__(f"{message}: {cli_hint}" if cli_hint else message)
+        self.web_message = f"{message}: {web_hint}" if web_hint else message
 
 
 class DatabaseUnusable(StatsError):

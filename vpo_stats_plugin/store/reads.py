@@ -166,9 +166,9 @@ def policy(conn: sqlite3.Connection, name: str, filters: Filters) -> dict[str, A
     t = _by_status(aggregate.totals(conn, scoped, ("status",)))
     if not t["runs"]:
         raise NotFound(
-            f"no stats for policy {name!r}"
-            + ("" if filters.empty else " with these filters")
-            + ": `vpo-stats policies` lists the policies that have runs"
+            f"no stats for policy {name!r}" + ("" if filters.empty else " with these filters"),
+            cli_hint="`vpo-stats policies` lists the policies that have runs",
+            web_hint="GET api/policies lists the policies that have runs",
         )
     actions = aggregate.action_totals(conn, scoped)
     actions.sort(key=lambda a: (-a["count"], a["type"]))
@@ -202,7 +202,11 @@ def file_runs(conn: sqlite3.Connection, path: str, filters: Filters) -> dict[str
         [path, path, *params],
     ).fetchall()
     if not rows:
-        raise NotFound(f"no stats for file {path!r}: `vpo-stats recent` shows the paths recorded")
+        raise NotFound(
+            f"no stats for file {path!r}",
+            cli_hint="`vpo-stats recent` shows the paths recorded",
+            web_hint="GET api/recent shows the paths recorded",
+        )
     return {"path": path, "runs": [run_json(r) for r in rows], "filters": filters.as_json()}
 
 
@@ -235,7 +239,11 @@ def run(conn: sqlite3.Connection, ident: str) -> dict[str, Any]:
             (ident, ident + "\U0010ffff"),
         ).fetchall()
         if not rows:
-            raise NotFound(f"no run {ident!r}: `vpo-stats recent` lists run ids")
+            raise NotFound(
+                f"no run {ident!r}",
+                cli_hint="`vpo-stats recent` lists run ids",
+                web_hint="GET api/recent lists run ids",
+            )
         if len(rows) > 1:
             raise BadParameter("run_id", f"{ident!r} matches several runs: give more characters")
         row = rows[0]

@@ -39,7 +39,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except StatsError as err:
-        return error_response(err.http_status, str(err))
+        return error_response(err.http_status, getattr(err, "web_message", str(err)))
     except web.HTTPException as err:
         if err.status < 400:
             raise
