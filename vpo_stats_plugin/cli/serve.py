@@ -24,7 +24,8 @@ def is_loopback(host: str | None) -> bool:
 
 
 def make_root_app(settings: Any, host: str = "127.0.0.1") -> Any:
-    """The standalone web app: the stats sub-app at ``/stats``, ``/`` redirecting there.
+    """The standalone web app: the stats sub-app at ``/stats``, ``/`` redirecting there, and its
+    ``/metrics`` at ``/metrics`` as well.
 
     Bound to a loopback address, it also refuses requests naming another host (so a web page
     cannot reach it through DNS rebinding).
@@ -32,7 +33,8 @@ def make_root_app(settings: Any, host: str = "127.0.0.1") -> Any:
     from aiohttp import web
     from yarl import URL
 
-    from ..web import create_app
+    from ..web import create_app, metrics
+    from ..web.keys import METRICS
 
     @web.middleware
     async def loopback_names_only(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -52,7 +54,11 @@ def make_root_app(settings: Any, host: str = "127.0.0.1") -> Any:
 
     root = web.Application(middlewares=[loopback_names_only] if is_loopback(host) else [])
     root.router.add_get("/", to_dashboard)
-    root.add_subapp(MOUNT, create_app(settings))
+    stats = create_app(settings)
+    root.add_subapp(MOUNT, stats)
+    # Prometheus scrapes /metrics by default: the sub-app's own endpoint, at the root too
+    root[METRICS] = stats[METRICS]
+    root.router.add_get("/metrics", metrics.metrics, name="metrics")
     return root
 
 
@@ -80,7 +86,8 @@ def serve(ctx: StatsContext, host: str, port: int) -> None:
     app = make_root_app(settings, host)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Dashboard: http://{shown}:{port}{MOUNT}/   (database {settings.database})")
-    click.echo(f"API:       http://{shown}:{port}{MOUNT}/api/openapi.json   Ctrl-C stops.")
+    click.echo(f"API:       http://{shown}:{port}{MOUNT}/api/openapi.json")
+    click.echo(f"Metrics:   http://{shown}:{port}/metrics (Prometheus)   Ctrl-C stops.")
     try:
         web.run_app(app, host=host, port=port, print=None)
     except OSError as err:
