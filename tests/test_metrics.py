@@ -283,6 +283,7 @@ async def test_mounted_at_another_prefix_in_a_host(
 ) -> None:
     settings = load_settings(overrides={"database": (str(db_path), "test")})
     host = web.Application()
+
     async def own(request: web.Request) -> web.Response:
         return web.Response(text="host_own_metric 1\n")
 
