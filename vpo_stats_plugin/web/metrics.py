@@ -68,6 +68,38 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+PAIR_SUMS = (
+    "size_before_bytes",
+    "size_after_bytes",
+    "videos_transcoded",
+    "videos_transcode_skipped",
+    "timed_runs",
+    *(f"removed_{kind}" for kind in TRACK_KINDS),
+)
+
+
+def _fold(groups: list[dict[str, Any]]) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
+    """The per-status groups summed per (policy, node), and per node its running runs and
+    newest start."""
+    pairs: dict[tuple[str, str], dict[str, Any]] = defaultdict(
+        lambda: defaultdict(int, buckets=[0] * len(DURATION_BOUNDS), duration=0.0)
+    )
+    nodes: dict[str, dict[str, Any]] = defaultdict(lambda: {"running": 0, "last": None})
+    for g in groups:
+        state = nodes[g["node"]]
+        if g["status"] not in FINISHED:
+            state["running"] += g["runs"]
+        pair = pairs[g["policy"] or "", g["node"]]
+        for name in PAIR_SUMS:
+            pair[name] += g.get(name) or 0
+        pair["duration"] += g.get("duration_seconds") or 0.0
+        pair["buckets"] = [a + b for a, b in zip(pair["buckets"], g["buckets"])]
+        stamp = g.get("last_run_at")
+        if stamp and (state["last"] is None or stamp > state["last"]):
+            state["last"] = stamp
+    return pairs, nodes
+
+
 class StatsCollector:
     """A prometheus-client collector: every metric family of CONTRACT section 8, from one read."""
 
@@ -140,33 +172,10 @@ class StatsCollector:
             "Events the plugin could not record (vpo-stats status lists their causes).",
         )
 
-        pairs: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-            lambda: defaultdict(int, buckets=[0] * len(DURATION_BOUNDS), duration=0.0)
-        )
-        nodes: dict[str, dict[str, Any]] = defaultdict(lambda: {"running": 0, "last": None})
         for g in groups:
-            policy, node, status = g["policy"] or "", g["node"], g["status"]
-            state = nodes[node]
-            if status in FINISHED:
-                runs.add_metric([policy, node, status], g["runs"])
-            else:
-                state["running"] += g["runs"]
-            pair = pairs[policy, node]
-            for name in (
-                "size_before_bytes",
-                "size_after_bytes",
-                "videos_transcoded",
-                "videos_transcode_skipped",
-                "timed_runs",
-                *(f"removed_{kind}" for kind in TRACK_KINDS),
-            ):
-                pair[name] += g.get(name) or 0
-            pair["duration"] += g.get("duration_seconds") or 0.0
-            pair["buckets"] = [a + b for a, b in zip(pair["buckets"], g["buckets"])]
-            stamp = g.get("last_run_at")
-            if stamp and (state["last"] is None or stamp > state["last"]):
-                state["last"] = stamp
-
+            if g["status"] in FINISHED:
+                runs.add_metric([g["policy"] or "", g["node"], g["status"]], g["runs"])
+        pairs, nodes = _fold(groups)
         for (policy, node), p in pairs.items():
             labels = [policy, node]
             before.add_metric(labels, p["size_before_bytes"])
