@@ -108,10 +108,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         deadline = time.monotonic() + WAIT
 
         def targets_up() -> bool:
+            for name, proc in zip(logs, procs):
+                if proc.poll() is not None:  # it died: say why at once
+                    logs[name].flush()
+                    text = (base / f"{name}.log").read_text(errors="replace")
+                    raise AssertionError(f"{name} exited with {proc.returncode}:\n{text}")
+            # a first scrape may come before serve listens: down until a later one succeeds
             active = json.loads(get(f"{api}/targets"))["data"]["activeTargets"]
-            for target in active:
-                assert target["lastError"] in ("", None) or target["health"] != "down", target
-            return len(active) == len(JOBS) and all(t["health"] == "up" for t in active)
+            if len(active) == len(JOBS) and all(t["health"] == "up" for t in active):
+                return True
+            raise ValueError([(t["scrapeUrl"], t["health"], t["lastError"]) for t in active])
 
         poll("both targets up", targets_up, deadline)
         # enough scrapes for rate() and increase() over a minute to have two points or more
