@@ -18,7 +18,16 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from history import NODES, POLICIES, Expected, import_runs, invoke, json_of, make_history
+from history import (
+    NODES,
+    POLICIES,
+    Expected,
+    copy_db,
+    import_runs,
+    invoke,
+    json_of,
+    make_history,
+)
 from metrics_check import (
     EXPORTED,
     check_against_cli,
@@ -111,6 +120,21 @@ async def test_every_value_agrees_with_the_cli(
     }
     assert len(set(per_bucket.values())) > len(DURATION_BOUNDS) // 2  # spread over the bounds
     assert list(per_bucket.values()) == sorted(per_bucket.values())  # cumulative
+
+
+async def test_a_history_recorded_live_through_the_reference_host_agrees(
+    aiohttp_client: Any, recorded: Path, db_path: Path, cli: Any
+) -> None:
+    """Real media made with ffmpeg, processed by the reference host with the plugin loaded."""
+    copy_db(recorded, db_path)
+    settings = load_settings(overrides={"database": (str(db_path), "test")})
+    client = await aiohttp_client(create_app(settings))
+    samples = parse(await scrape(client))
+    check_against_cli(samples, cli, {HERE})
+    assert total(samples, "vpo_stats_runs_total", status="succeeded") >= 3
+    assert total(samples, "vpo_stats_run_duration_seconds_count") == total(
+        samples, "vpo_stats_runs_total"
+    )
 
 
 async def test_an_empty_database_exports_its_zero_errors_only(client: Any) -> None:
