@@ -10,7 +10,7 @@ their rollups by ``Store.rebuild_rollups()``; they are kept in ``benchmarks/resu
 and reused while the generator and the migrations stay the same (``--fresh`` rebuilds them).
 
 Measured, per history size: each aggregate through the query layer (``Store`` methods on a
-warm connection) and through the HTTP API of the real aiohttp app on a warm server (one store
+warm connection; the Prometheus scrape opens its store, as ``GET /metrics`` does) and through the HTTP API of the real aiohttp app on a warm server (one store
 opened per request, as the app does), the same answers computed by full scans of the raw rows
 (``naive.py``; the answers are also checked equal); then recording cost per file through the
 plugin's hooks (before-file, 5 actions, after-file) on an empty and on the largest history,
@@ -166,7 +166,19 @@ QUERIES = [
     ),
     Query("detail ID", lambda s, c: s.run(c.run_id[:8]), lambda c: f"api/runs/{c.run_id[:8]}"),
     Query("status", lambda s, c: s.status()),
+    Query("metrics (scrape)", lambda s, c: scrape(s.path), lambda c: "metrics"),
 ]
+SCRAPE = "metrics (scrape)"
+_EXPORTERS: dict[Path, Any] = {}
+
+
+def scrape(path: Path) -> bytes:
+    """One Prometheus scrape as ``GET /metrics`` makes it: a store opened, the exposition
+    written by prometheus-client from the app's own registry."""
+    from vpo_stats_plugin.web.metrics import MetricsExporter
+
+    exporter = _EXPORTERS.setdefault(path, MetricsExporter(path, {}))
+    return exporter.exposition("")[0]
 
 
 # --- timing -----------------------------------------------------------------------------------
@@ -590,6 +602,18 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{growth:.2f}x",
             growth <= TARGET_GROWTH,
         )
+    scrape_ms = per[big]["query"][SCRAPE]["median_ms"]
+    check(
+        f"metrics scrape, {size}: < {TARGET_QUERY_MS:.0f} ms",
+        f"{ms(scrape_ms)} ms",
+        scrape_ms < TARGET_QUERY_MS,
+    )
+    growth = scrape_ms / per[REFERENCE]["query"][SCRAPE]["median_ms"]
+    check(
+        f"metrics scrape, {size}: within {TARGET_GROWTH:.0f}x of {SIZES[REFERENCE]:,} runs",
+        f"{growth:.2f}x",
+        growth <= TARGET_GROWTH,
+    )
     rec = results["other"]["record"]
     for where in ("empty", "history"):
         value = rec[f"{where}, partial"]["median_ms"]

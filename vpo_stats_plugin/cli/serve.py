@@ -30,7 +30,8 @@ def is_loopback(host: str | None) -> bool:
 
 
 def make_root_app(settings: Any, host: str = "127.0.0.1") -> Any:
-    """The standalone web app: the stats sub-app at ``/stats``, ``/`` redirecting there.
+    """The standalone web app: the stats sub-app at ``/stats``, ``/`` redirecting there, and its
+    ``/metrics`` at ``/metrics`` as well.
 
     Bound to a loopback address, it also refuses requests naming another host (so a web page
     cannot reach it through DNS rebinding).
@@ -38,7 +39,8 @@ def make_root_app(settings: Any, host: str = "127.0.0.1") -> Any:
     from aiohttp import web
     from yarl import URL
 
-    from ..web import create_app
+    from ..web import create_app, metrics
+    from ..web.keys import METRICS
 
     @web.middleware
     async def loopback_names_only(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -58,7 +60,11 @@ def make_root_app(settings: Any, host: str = "127.0.0.1") -> Any:
 
     root = web.Application(middlewares=[loopback_names_only] if is_loopback(host) else [])
     root.router.add_get("/", to_dashboard)
-    root.add_subapp(MOUNT, create_app(settings))
+    stats = create_app(settings)
+    root.add_subapp(MOUNT, stats)
+    # Prometheus scrapes /metrics by default: the sub-app's own endpoint, at the root too
+    root[METRICS] = stats[METRICS]
+    root.router.add_get("/metrics", metrics.metrics, name="metrics")
     return root
 
 
@@ -93,9 +99,8 @@ def serve(ctx: StatsContext, host: str, port: int) -> None:
         bound, bound_port = addresses[0][0], addresses[0][1]  # port 0: the one chosen
         shown = f"[{bound}]" if ":" in bound else bound
         click.echo(f"Dashboard: http://{shown}:{bound_port}{MOUNT}/   ({where})")
-        click.echo(
-            f"API:       http://{shown}:{bound_port}{MOUNT}/api/openapi.json   Ctrl-C stops."
-        )
+        click.echo(f"API:       http://{shown}:{bound_port}{MOUNT}/api/openapi.json")
+        click.echo(f"Metrics:   http://{shown}:{bound_port}/metrics (Prometheus)   Ctrl-C stops.")
 
     try:
         asyncio.run(_serve(app, host, port, announce))

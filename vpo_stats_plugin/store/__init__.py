@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import DatabaseUnusable, StatsError
 from ..filters import Filters, iso, utcnow
-from . import importing, migrations, reads, rollups, writes
+from . import importing, metrics, migrations, reads, rollups, writes
 from .connection import (
     NoDatabase,
     classify,
@@ -102,6 +102,12 @@ class Store:
     def codecs(self, filters: Filters) -> dict[str, Any]:
         """Video codec transitions of the filtered runs, from rollups (the dashboard's chart)."""
         return self._read(reads.codecs, filters)
+
+    def metrics(self) -> dict[str, Any]:
+        """What ``GET /metrics`` exports: all-time sums per policy x node x status (from
+        rollups) and the recording errors ``status`` reports."""
+        groups = self._read(metrics.groups)
+        return {"groups": groups, "recording_errors": self.status()["recording_errors"]}
 
     def iter_runs(self, filters: Filters) -> Iterator[dict[str, Any]]:
         return self._read(reads.iter_runs, filters)

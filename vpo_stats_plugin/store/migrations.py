@@ -340,3 +340,31 @@ def m003_started_path_index(conn: sqlite3.Connection) -> None:
 def m004_drop_job_index(conn: sqlite3.Connection) -> None:
     """``runs_job`` is read by no query: dropping it makes every run insert cheaper."""
     conn.execute("DROP INDEX IF EXISTS runs_job")
+
+
+# frozen here: the bounds of m005 (rollups.DURATION_BOUNDS may gain a migration of its own)
+_M005_BOUNDS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+
+
+@migration
+def m005_duration_buckets(conn: sqlite3.Connection) -> None:
+    """``rollup_durations``: finished runs with a duration per policy x node x status, counted
+    into the cumulative buckets of the run-time histogram of ``GET /metrics``, filled from the
+    runs already stored."""
+    columns = ", ".join(f"le_{b} INTEGER NOT NULL DEFAULT 0" for b in _M005_BOUNDS)
+    conn.execute(
+        "CREATE TABLE rollup_durations (policy TEXT NOT NULL, node TEXT NOT NULL, "
+        f"status TEXT NOT NULL, timed_runs INTEGER NOT NULL DEFAULT 0, {columns}, "
+        "PRIMARY KEY (policy, node, status)) WITHOUT ROWID"
+    )
+    names = ", ".join(f"le_{b}" for b in _M005_BOUNDS)
+    counts = ", ".join(
+        f"SUM(CASE WHEN r.duration_seconds <= {b} THEN 1 ELSE 0 END)" for b in _M005_BOUNDS
+    )
+    key = "COALESCE(r.policy, ''), r.node, r.status"
+    conn.execute(
+        f"INSERT INTO rollup_durations (policy, node, status, timed_runs, {names}) "
+        f"SELECT {key}, COUNT(*), {counts} FROM runs r "
+        "WHERE r.status != 'running' AND r.duration_seconds IS NOT NULL "
+        f"GROUP BY {key}"
+    )

@@ -16,6 +16,7 @@ Three families of sums, each kept at levels that differ only in their key:
 |         |                                   | rollup_actions_total: policy, node, status, type      |
 | codecs  | succeeded runs naming a codec     | rollup_codecs: day, policy, node, status, source, target |
 |         |                                   | rollup_codecs_total: policy, node, status, source, target |
+| durations | finished runs with a duration   | rollup_durations: policy, node, status (all time)     |
 
 A question reads the smallest level whose key holds what it filters and groups by (see
 ``aggregate.py``), so whole-history answers read rows that do not grow with history.
@@ -126,6 +127,24 @@ CODECS = Family(
     ),
 )
 
+# The run-time histogram of GET /metrics: fixed upper bounds in seconds, from a quick remux to a
+# long transcode (docs/metrics.md); each ``le_N`` column counts the runs that took at most N
+# seconds (cumulative, as Prometheus buckets are), ``timed_runs`` is the +Inf bucket.
+DURATION_BOUNDS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+DURATIONS = Family(
+    "durations",
+    "",
+    {
+        "timed_runs": "1",
+        **{
+            f"le_{b}": f"CASE WHEN r.duration_seconds <= {b} THEN 1 ELSE 0 END"
+            for b in DURATION_BOUNDS
+        },
+    },
+    condition="r.duration_seconds IS NOT NULL",
+)
+FAMILIES = (RUNS, ACTIONS, CODECS, DURATIONS)
+
 
 @dataclass(frozen=True)
 class Level:
@@ -152,6 +171,7 @@ LEVELS = (
     Level("rollup_actions_total", ACTIONS, ("policy", "node", "status")),
     Level("rollup_codecs", CODECS, KEY),
     Level("rollup_codecs_total", CODECS, ("policy", "node", "status")),
+    Level("rollup_durations", DURATIONS, ("policy", "node", "status")),
 )
 
 
@@ -227,7 +247,7 @@ def _from_scratch(level: Level) -> str:
 
 def add_batch(conn: sqlite3.Connection, after_rowid: int) -> None:
     """Add the finished runs inserted after rowid ``after_rowid`` to every rollup level."""
-    for family in (RUNS, ACTIONS, CODECS):
+    for family in FAMILIES:
         finest = max(levels(family), key=lambda lv: len(lv.key))
         conn.execute("DROP TABLE IF EXISTS temp.rollup_scratch")
         conn.execute(
@@ -372,7 +392,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
     for level in LEVELS:
         conn.execute(f"DELETE FROM {level.table}")
     conn.execute("DELETE FROM rollup_paths")
-    for family in (RUNS, ACTIONS, CODECS):
+    for family in FAMILIES:
         daily, *coarser = sorted(levels(family), key=lambda lv: -len(lv.key))
         conn.execute(_upsert(daily, contributions(daily, "1")))
         for level in coarser:

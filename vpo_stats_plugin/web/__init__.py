@@ -13,7 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from .errors import error_middleware
-from .keys import DATABASE, SETTINGS, STORE_OPTIONS
+from .keys import DATABASE, METRICS, SETTINGS, STORE_OPTIONS
+from .metrics import MetricsExporter
 from .routes import add_routes
 
 __all__ = ["create_app"]
@@ -30,6 +31,7 @@ def create_app(settings: Any = None) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE] = Path(settings.database).expanduser()
     app[STORE_OPTIONS] = store_options(settings)
+    app[METRICS] = MetricsExporter(app[DATABASE], app[STORE_OPTIONS])
     add_routes(app)
     return app
 

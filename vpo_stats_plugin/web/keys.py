@@ -15,3 +15,6 @@ STORE_OPTIONS = web.AppKey("vpo_stats_store_options", dict[str, Any])
 
 SETTINGS = web.AppKey("vpo_stats_settings", object)
 """The settings object ``create_app`` was given, or loaded from the plugin config."""
+
+METRICS = web.AppKey("vpo_stats_metrics", object)
+"""The app's ``web.metrics.MetricsExporter``: its own Prometheus registry (``GET /metrics``)."""

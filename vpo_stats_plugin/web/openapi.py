@@ -446,7 +446,25 @@ def paths() -> dict[str, Schema]:
                 },
             }
         },
+        "/metrics": METRICS_PATH,
     }
+
+
+# GET /metrics: Prometheus' formats, not JSON (docs/metrics.md)
+_EXPOSITION = {"schema": {"type": "string"}}
+METRICS_PATH: Schema = {
+    "get": {
+        "operationId": "metrics",
+        "summary": "Prometheus metrics: text format, or OpenMetrics when Accept asks for it",
+        "responses": {
+            "200": {
+                "description": "the exposition (docs/metrics.md names every metric)",
+                "content": {"text/plain": _EXPOSITION, "application/openmetrics-text": _EXPOSITION},
+            },
+            "500": _responses("Error")["500"],
+        },
+    }
+}
 
 
 def openapi_document(server_url: str = "/stats") -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import views
+from . import metrics, views
 
 
 def add_routes(app: web.Application) -> None:
@@ -23,6 +23,7 @@ def add_routes(app: web.Application) -> None:
             web.get("/api/runs/{id}", views.run, name="run"),
             web.post("/api/purge", views.purge, name="purge"),
             web.get("/api/openapi.json", views.openapi, name="openapi"),
+            web.get("/metrics", metrics.metrics, name="metrics"),
             web.get("/static/{path:.+}", views.static_file, name="static"),
         ]
     )
