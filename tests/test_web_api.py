@@ -530,18 +530,18 @@ async def test_purge_takes_before_as_the_cli_does(
 
 
 @pytest.mark.parametrize(
-    "body, names",
+    "body, why",
     [
-        ({"all": True, "policy": "hevc-everything"}, ("all", "policy")),
-        ({"all": True, "before": "1d", "status": "failed"}, ("all", "before", "status")),
-        ({"before": "2026-03-08", "until": "2026-03-09"}, ("before", "until")),
+        ({"all": True, "policy": "hevc-everything"}, "all deletes every run: give it alone, "),
+        ({"all": True, "before": "1d", "status": "failed"}, "alone, without before, status"),
+        ({"before": "2026-03-08", "until": "2026-03-09"}, "give before or until, not both"),
     ],
 )
 async def test_purge_refuses_what_the_cli_refuses(
-    client: Any, history: list[dict], body: dict, names: tuple
+    client: Any, history: list[dict], body: dict, why: str
 ) -> None:
     answer = await post(client, {**body, "dry_run": False}, status=400)
-    assert all(name in answer["error"] for name in names), answer
+    assert why in answer["error"], answer
     assert "--" not in answer["error"]  # the web's names, not the CLI's flags
     assert (await get_json(client, "/api/summary"))["runs"] == len(history)
     # the CLI says no to the same
