@@ -209,6 +209,8 @@ def purge(
 
     Says first exactly how many runs match; --dry-run stops there. Otherwise it asks before
     deleting, unless --yes; with no terminal to ask on and no --yes it refuses (exit 1).
+    It deletes exactly the runs it counted: if runs were recorded, finished or deleted
+    meanwhile, it deletes nothing and says so (exit 1).
     Runs still running are never deleted. Totals stay right: the rollups of the deleted runs
     are recomputed in the same transaction.
 
