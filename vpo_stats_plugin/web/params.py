@@ -24,7 +24,7 @@ _DIGITS = re.compile(r"[0-9]{1,7}")
 
 # WHEN as the API takes it, exactly (the OpenAPI document gives the same pattern): an age of at
 # most three digits (with a fraction), a real calendar date, or a datetime to the minute,
-# second, millisecond or microsecond with Z or an offset. No spaces, ASCII digits only.
+# second, millisecond or microsecond with Z or an offset. ASCII digits only, no space around.
 _YEAR = "[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000"
 _LEAP_YEAR = "[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00"
 _MONTH_DAY = (
@@ -36,7 +36,7 @@ _DATE = f"(?:(?:{_YEAR})-(?:{_MONTH_DAY})|(?:{_LEAP_YEAR})-02-29)"
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{3}|\.[0-9]{6})?)?"
 _ZONE = "(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
 _AGE = r"[0-9]{1,3}(?:\.[0-9]{1,6})?(?:[mM][oO]|[sSmMhHdDwWyY])"
-WHEN_CORE = f"{_AGE}|{_DATE}|{_DATE}T{_TIME}{_ZONE}"
+WHEN_CORE = f"{_AGE}|{_DATE}|{_DATE}[Tt ]{_TIME}{_ZONE}"
 WHEN_PATTERN = f"^(?:{WHEN_CORE})?$"
 """A WHEN of the API, or empty (not given), as a JSON Schema pattern."""
 _WHEN = re.compile(f"(?:{WHEN_CORE})")
@@ -61,7 +61,11 @@ def _when(name: str, raw: str | None, now: datetime, *, end_of_day: bool = False
     if raw is None or raw == "":
         return None
     if not _WHEN.fullmatch(raw):
-        raise BadParameter(name, f"{raw!r} is not a date, datetime or age: use {WHEN_HELP}")
+        raise BadParameter(
+            name,
+            f"{raw!r} is not a date, datetime or age: use {WHEN_HELP} "
+            "(no spaces around it; the OpenAPI document has the exact pattern)",
+        )
     try:
         return iso(parse_when(raw, end_of_day=end_of_day, now=now))
     except ValueError:
