@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,10 @@ from history import (
     read_raw,
     vpo_stats_script,
 )
+from hostproc import host_env, run_host
 
 from vpo_stats_plugin import hooks
+from vpo_stats_plugin.purging import Token, set_digest
 from vpo_stats_plugin.refhost.host import make_plugin_manager
 
 UTC = timezone.utc
@@ -284,7 +286,9 @@ def test_purge_dry_run_counts_exactly_and_deletes_nothing(
     assert result.stdout.startswith(f"{n} run{' matches' if n == 1 else 's match'} (")
     assert answers(runner, db) == before
     body = json_of(invoke(runner, db, "purge", *args, "--dry-run", "--format", "json"))
+    token = Token.parse(body.pop("token"))
     assert body == {"matched": n, "deleted": 0}
+    assert (token.matched, token.digest) == set_digest(r["id"] for r in matched)
 
 
 @pytest.mark.parametrize("args, chosen", PURGES)
@@ -330,7 +334,7 @@ def test_purge_before_dates_and_ages(history: tuple, runner: Any) -> None:
     # --before 1y: everything started more than 365 days ago
     year = [r for r in e.runs if r["_started"] < now - timedelta(days=365)]
     done = json_of(invoke(runner, db, "purge", "--before", "1y", "--yes", "--format", "json"))
-    assert done == {"matched": len(year), "deleted": len(year)} and year
+    assert done == {"matched": len(year), "deleted": len(year), "token": None} and year
     left = {r["id"] for r in read_raw(db)}
     assert left == {r["id"] for r in runs} - {r["id"] for r in year}
 
@@ -408,8 +412,11 @@ def test_purge_is_one_transaction(history: tuple, runner: Any) -> None:
 # ------------------------------------------------------------------- purge through a terminal
 
 
-def _on_a_terminal(db: Path, args: list[str], answer: bytes) -> tuple[int, str]:
-    """Run `vpo-stats purge` with its stdin on a pseudo-terminal, answer the prompt."""
+def _on_a_terminal(
+    db: Path, args: list[str], answer: bytes, meanwhile: Callable[[], None] | None = None
+) -> tuple[int, str]:
+    """Run `vpo-stats purge` with its stdin on a pseudo-terminal, answer the prompt (after
+    ``meanwhile`` ran, if given)."""
     main, secondary = pty.openpty()
     env = {**os.environ, "VPO_STATS_DATABASE": str(db)}
     proc = subprocess.Popen(
@@ -431,6 +438,8 @@ def _on_a_terminal(db: Path, args: list[str], answer: bytes) -> tuple[int, str]:
                     break
                 seen += chunk
         assert b"for good?" in seen, seen
+        if meanwhile is not None:
+            meanwhile()
         os.write(main, answer)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -450,6 +459,36 @@ def test_purge_asks_on_a_terminal(history: tuple) -> None:
     code, text = _on_a_terminal(db, ["--status", "failed"], b"y\n")
     assert code == 0 and f"Deleted {len(failed)} runs." in text
     assert len(read_raw(db)) == len(runs) - len(failed)
+
+
+def test_purge_deletes_nothing_when_runs_arrive_between_count_and_prompt(
+    history: tuple, tmp_path: Path
+) -> None:
+    """The count is what the prompt asks about: runs a host records while the user reads it
+    are not deleted with the others; the purge refuses, deleting nothing."""
+    db, runs, now = history
+    policy = POLICIES[1]
+    counted = [r for r in expected_of(runs, now).select(policy=policy) if r["status"] != "running"]
+    files = []
+    for n in range(3):
+        media = tmp_path / f"late-{n}.mkv"
+        media.write_bytes(b"late run %d" % n)
+        files.append(str(media))
+
+    def host_records_three() -> None:
+        done = run_host({"files": files, "policy": policy, "actions": 1}, host_env(db))
+        assert done.returncode == 0 and len(done.of("file")) == 3, done.stderr
+
+    code, text = _on_a_terminal(db, ["--policy", policy], b"y\n", host_records_three)
+    assert f"{len(counted)} runs match" in text
+    assert code == 1, text
+    assert "nothing deleted" in text and f"{len(counted)} then, {len(counted) + 3} now" in text
+    assert "Traceback" not in text
+    assert len(read_raw(db)) == len(runs) + 3
+    # counted again, the same purge goes through: the runs it now asks about
+    code, text = _on_a_terminal(db, ["--policy", policy], b"y\n")
+    assert code == 0 and f"Deleted {len(counted) + 3} runs." in text, text
+    assert len(read_raw(db)) == len(runs) - len(counted)
 
 
 # ---------------------------------------------------------------------------------- rebuild

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from vpo_stats_plugin.errors import NotFound
 from vpo_stats_plugin.filters import Filters
 from vpo_stats_plugin.liveness import this_process
+from vpo_stats_plugin.purging import Token, set_digest
 from vpo_stats_plugin.store import Store, open_store
 
 NODE = "node-a"
@@ -284,13 +285,14 @@ def apply(store: Store, model: Model, op: tuple, live: tuple[int, float | None])
         _, values, everything = op
         f = Filters() if everything else Filters.parse(**values)
         doomed = [r["id"] for r in model.matching(f) if r["status"] != "running"]
-        assert store.purge(f, all=everything, dry_run=True) == {
-            "matched": len(doomed),
-            "deleted": 0,
-        }
-        assert store.purge(f, all=everything, dry_run=False) == {
+        counted = store.purge(f, all=everything, dry_run=True)
+        token = Token.parse(counted.pop("token"))
+        assert counted == {"matched": len(doomed), "deleted": 0}
+        assert (token.matched, token.digest) == set_digest(doomed)
+        assert store.purge(f, all=everything, dry_run=False, expect=token) == {
             "matched": len(doomed),
             "deleted": len(doomed),
+            "token": None,
         }
         for run_id in doomed:
             del model.runs[run_id]

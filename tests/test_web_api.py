@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,26 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp import web
-from web_history import HOSTILE, POLICIES, check_summary, expected_summary, make_history, record
+from click.testing import CliRunner
+from hostproc import host_env, run_host
+from web_history import (
+    HOSTILE,
+    POLICIES,
+    check_summary,
+    expected_summary,
+    make_history,
+    record,
+    stamp,
+)
 
 import vpo_stats_plugin.web
 from vpo_stats_plugin.cli import stats as cli_main
 from vpo_stats_plugin.config import load_settings
+from vpo_stats_plugin.purging import Token, set_digest
 from vpo_stats_plugin.refhost.web import make_host_app
 from vpo_stats_plugin.web import create_app
+
+UTC = timezone.utc
 
 # ------------------------------------------------------------------ fixtures
 
@@ -350,11 +364,9 @@ BAD_QUERIES = [
     ("/api/summary", {"status": "done"}, "status"),
     ("/api/summary", {"since": "yesterday"}, "since"),
     ("/api/summary", {"until": "2026-13-40"}, "until"),
-    ("/api/summary", {"since": "2026-03-10", "until": "2026-03-01"}, "until"),
     ("/api/codecs", {"since": "soon"}, "since"),
     ("/api/summary", {"since": "99999999999y"}, "since"),
     ("/api/summary", {"until": "5000y"}, "until"),
-    ("/api/trend", {"since": "2026-01-01", "until": "9999-12-31T23:59:59-05:00"}, "until"),
     ("/api/files", {"path": ""}, "path"),
     ("/api/files", {"path": "/x.mkv", "status": "nope"}, "status"),
 ]
@@ -382,6 +394,8 @@ async def test_a_parameter_given_twice_is_400(client: Any) -> None:
         ("GET", "/static/..%2F__init__.py", 404),
         ("GET", "/static/%2e%2e/%2e%2e/errors.py", 404),
         ("GET", "/api/runs/ffffffff", 404),
+        ("GET", "/api/runs/fffffff", 400),
+        ("GET", "/api/runs/ffff%20ffff", 400),
         ("GET", "/api/policies/%3Cscript%3E", 404),
         ("POST", "/api/summary", 405),
         ("GET", "/api/purge", 405),
@@ -440,12 +454,16 @@ async def post(
 
 
 async def test_purge_is_a_dry_run_unless_told(client: Any, history: list[dict]) -> None:
-    failed = sum(r["status"] == "failed" for r in history)
-    assert await post(client, {"status": "failed"}) == {"matched": failed, "deleted": 0}
-    assert (await get_json(client, "/api/summary"))["failed"] == failed
+    failed = [r["id"] for r in history if r["status"] == "failed"]
+    counted = await post(client, {"status": "failed"})
+    token = Token.parse(counted.pop("token"))
+    assert counted == {"matched": len(failed), "deleted": 0}
+    assert (token.matched, token.digest) == set_digest(failed)
+    assert (await get_json(client, "/api/summary"))["failed"] == len(failed)
     assert await post(client, {"status": "failed", "dry_run": False}) == {
-        "matched": failed,
-        "deleted": failed,
+        "matched": len(failed),
+        "deleted": len(failed),
+        "token": None,
     }
     left = [r for r in history if r["status"] != "failed"]
     check_summary(await get_json(client, "/api/summary"), left)
@@ -465,10 +483,172 @@ async def test_purge_by_policy_and_dates_then_all(client: Any, history: list[dic
     assert (await get_json(client, "/api/summary"))["runs"] == 1
 
 
+async def test_purge_with_the_token_deletes_exactly_what_was_previewed(
+    client: Any, history: list[dict]
+) -> None:
+    counted = await post(client, {"policy": HOSTILE})
+    mine = [r for r in history if r["policy"] == HOSTILE and r["status"] != "running"]
+    assert counted["matched"] == len(mine)
+    done = await post(client, {"policy": HOSTILE, "dry_run": False, "token": counted["token"]})
+    assert done == {"matched": len(mine), "deleted": len(mine), "token": None}
+    check_summary(await get_json(client, "/api/summary"), [r for r in history if r not in mine])
+    # the same token again: the set it counted is gone, so nothing more goes
+    again = await post(
+        client, {"policy": HOSTILE, "dry_run": False, "token": counted["token"]}, status=409
+    )
+    assert "nothing was deleted" in again["error"]
+
+
+async def test_purge_refuses_when_a_host_recorded_runs_since_the_preview(
+    client: Any, history: list[dict], db_path: Path, tmp_path: Path
+) -> None:
+    """Preview "10 runs", a host records 3 more of that policy, confirm: 409, nothing deleted
+    (it used to delete 13)."""
+    policy = "strip-foreign-audio"
+    counted = await post(client, {"policy": policy})
+    files = []
+    for n in range(3):
+        media = tmp_path / f"late-{n}.mkv"
+        media.write_bytes(b"recorded after the preview %d" % n)
+        files.append(str(media))
+    host = run_host({"files": files, "policy": policy, "actions": 1}, host_env(db_path))
+    assert host.returncode == 0 and len(host.of("file")) == 3, host.stderr
+    confirm = {"policy": policy, "dry_run": False, "token": counted["token"]}
+    refused = await post(client, confirm, status=409)
+    assert set(refused) == {"error"}
+    assert (
+        f"it counted {counted['matched']}, {counted['matched'] + 3} match now" in (refused["error"])
+    )
+    assert (await get_json(client, "/api/summary"))["runs"] == len(history) + 3
+    # one run deleted and another recorded: as many runs as counted, but not the same ones
+    again = await post(client, {"policy": policy})
+    first = {"policy": policy, "until": history[0]["started_at"], "dry_run": False}
+    assert (await post(client, first))["deleted"] == 1
+    record(db_path, [started_now(history[0])])
+    assert (await post(client, {"policy": policy}))["matched"] == again["matched"]
+    refused = await post(client, {**confirm, "token": again["token"]}, status=409)
+    assert "as many match now but not the same ones" in refused["error"]
+    assert (await get_json(client, "/api/summary"))["runs"] == len(history) + 3
+
+
+def started_now(run: dict[str, Any]) -> dict[str, Any]:
+    """A new run like ``run``, started now (and finished as long after as ``run`` was)."""
+    start, now = datetime.fromisoformat(run["started_at"]), datetime.now(UTC)
+    again = dict(run, id=str(uuid.uuid4()), started_at=stamp(now))
+    if run.get("finished_at"):
+        again["finished_at"] = stamp(now + (datetime.fromisoformat(run["finished_at"]) - start))
+    return again
+
+
+async def test_purge_with_the_token_resolves_relative_times_as_the_preview_did(
+    client: Any, history: list[dict], db_path: Path
+) -> None:
+    """until=3s means 3 s before the preview, also when the confirm comes later: a run that
+    started just before the preview is not swept in by the confirm."""
+    fresh = started_now(history[1])
+    record(db_path, [fresh])
+    body = {"policy": fresh["policy"], "until": "3s"}
+    counted = await post(client, body)
+    old = [r for r in history if r["policy"] == fresh["policy"] and r["status"] != "running"]
+    assert counted["matched"] == len(old)
+    await asyncio.sleep(3.2)
+    assert (await post(client, body))["matched"] == len(old) + 1  # without the token: drifted
+    done = await post(client, {**body, "dry_run": False, "token": counted["token"]})
+    assert done["deleted"] == len(old)
+    left = await get_json(client, "/api/recent", params={"policy": fresh["policy"]})
+    assert [r["id"] for r in left["runs"]] == [fresh["id"]]
+
+
+async def test_purge_takes_before_as_the_cli_does(
+    client: Any, history: list[dict], db_path: Path
+) -> None:
+    day = "2026-03-08"
+    older = [r for r in history if r["started_at"] < day and r["status"] != "running"]
+    assert older
+    answer = await post(client, {"before": day, "policy": None})
+    assert answer["matched"] == len(older)
+    cli = CliRunner().invoke(
+        cli_main,
+        ["--db", str(db_path), "purge", "--before", day, "--dry-run", "--format", "json"],
+    )
+    assert json.loads(cli.output)["matched"] == answer["matched"]
+    assert (await post(client, {"before": "2026-03-08T00:00:00Z", "status": "failed"}))[
+        "matched"
+    ] == sum(r["status"] == "failed" for r in older)
+    done = await post(client, {"before": day, "dry_run": False, "token": answer["token"]})
+    assert done["deleted"] == len(older)
+    assert (await get_json(client, "/api/summary"))["first_run_at"] >= day
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ({"all": True, "policy": "hevc-everything"}, "all deletes every run: give it alone, "),
+        ({"all": True, "before": "1d", "status": "failed"}, "alone, without before, status"),
+        ({"before": "2026-03-08", "until": "2026-03-09"}, "give before or until, not both"),
+    ],
+)
+async def test_purge_refuses_what_the_cli_refuses(
+    client: Any, history: list[dict], body: dict, why: str
+) -> None:
+    answer = await post(client, {**body, "dry_run": False}, status=400)
+    assert why in answer["error"], answer
+    assert "--" not in answer["error"]  # the web's names, not the CLI's flags
+    assert (await get_json(client, "/api/summary"))["runs"] == len(history)
+    # the CLI says no to the same
+    flags = [f"--{k}" if v is True else f"--{k}={v}" for k, v in body.items()]
+    assert CliRunner().invoke(cli_main, ["purge", *flags, "--dry-run"]).exit_code == 2
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+async def test_a_deeply_nested_purge_body_is_400(
+    client: Any, history: list[dict], depth: int
+) -> None:
+    for raw in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        answer = await post(client, None, status=400, raw=raw)
+        assert "body" in answer["error"] and "nested" in answer["error"]
+    assert (await get_json(client, "/api/summary"))["runs"] == len(history)
+
+
+@pytest.mark.parametrize("route", ["summary", "policies", "recent", "trend", "codecs"])
+async def test_a_range_that_ends_before_it_starts_selects_nothing(
+    client: Any, history: list[dict], route: str
+) -> None:
+    query = {"since": "2026-03-09", "until": "2026-03-05"}
+    body = await get_json(client, f"/api/{route}", params=query)
+    if route == "summary":
+        check_summary(body, [])
+    else:
+        assert (
+            body[
+                {"policies": "policies", "recent": "runs", "trend": "points"}.get(
+                    route, "transitions"
+                )
+            ]
+            == []
+        )
+    assert body["filters"]["since"] > body["filters"]["until"]
+    assert (await post(client, query))["matched"] == 0
+
+
+async def test_times_past_either_end_in_utc_are_the_ends(client: Any, history: list[dict]) -> None:
+    """9999-12-31T23:59:59-05:00 is in year 10000 in UTC: later than every run, not an error."""
+    query = {"since": "0001-01-01T00:00:00+01:00", "until": "9999-12-31T23:59:59-05:00"}
+    body = await get_json(client, "/api/summary", params=query)
+    check_summary(body, history)
+    assert body["filters"]["since"] == "0001-01-01T00:00:00.000000Z"
+    assert body["filters"]["until"] == "9999-12-31T23:59:59.999999Z"
+
+
 @pytest.mark.parametrize(
     "body, raw, param",
     [
         ({}, None, "all"),
+        ({"token": "p1.1.2.3"}, None, "token"),
+        ({"policy": "x", "token": 7}, None, "token"),
+        ({"before": "soon"}, None, "before"),
+        ({"since": "7d "}, None, "since"),
+        ({"until": "2026-02-30"}, None, "until"),
         (None, b"", "all"),
         (None, b"{not json", "body"),
         ([1, 2], None, "body"),
@@ -699,7 +879,11 @@ async def test_no_database_yet_answers_empty_and_creates_nothing(
     assert (await get_json(client, "/api/codecs"))["transitions"] == []
     await get_json(client, "/api/runs/0123456789abcdef", status=404)
     await get_json(client, "/api/policies/x", status=404)
-    assert await post(client, {"all": True, "dry_run": False}) == {"matched": 0, "deleted": 0}
+    assert await post(client, {"all": True, "dry_run": False}) == {
+        "matched": 0,
+        "deleted": 0,
+        "token": None,
+    }
     assert (await client.get("/")).status == 200
     assert not (tmp_path / "not").exists()
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from aiohttp import web
+from hostproc import host_env, run_host
 from playwright import sync_api
 from web_history import BASE, HOSTILE, fmt_bytes, make_history, record, serve_in_thread, stamp
 
@@ -285,6 +286,51 @@ def test_file_lookup_and_purge_with_preview(
     assert "Set a filter" in page.text("#purge-result")
     assert page.tab.locator("#purge-confirm").is_hidden()
     assert page.problems == []
+
+
+def test_purge_refuses_when_runs_were_recorded_after_the_preview(
+    browser: Any, dashboard: str, history: list[dict], db_path: Path, tmp_path: Path
+) -> None:
+    """Preview "Delete 20 runs", a host records 3 more of that policy, confirm: refused with a
+    clear message, nothing deleted (it used to say "Deleted 23 runs")."""
+    policy = "hevc-everything"
+    mine = sum(r["policy"] == policy and r["status"] != "running" for r in history)
+    page = Page(browser, dashboard)
+    page.open({"policy": policy})
+    page.tab.click("#purge-preview")
+    page.tab.wait_for_selector("#purge-confirm:visible")
+    assert page.text("#purge-confirm") == f"Delete {mine} runs"
+    files = []
+    for n in range(3):
+        media = tmp_path / f"late-{n}.mkv"
+        media.write_bytes(b"recorded after the preview %d" % n)
+        files.append(str(media))
+    host = run_host({"files": files, "policy": policy, "actions": 1}, host_env(db_path))
+    assert host.returncode == 0 and len(host.of("file")) == 3, host.stderr
+    page.tab.click("#purge-confirm")
+    page.tab.wait_for_function(
+        "() => document.querySelector('#purge-result').textContent.includes('preview')"
+    )
+    result = page.text("#purge-result")
+    assert result == (
+        f"The runs to delete changed since the preview: it counted {mine}, {mine + 3} match "
+        "now; nothing was deleted. Preview again to see what would go."
+    )
+    assert "error" in (page.tab.locator("#purge-result").get_attribute("class") or "")
+    assert page.tab.locator("#purge-confirm").is_hidden()  # that preview is spent
+    assert api(dashboard, "api/summary")["runs"] == len(history) + 3
+    # previewed again, the confirm deletes what that preview counted
+    page.tab.click("#purge-preview")
+    page.tab.wait_for_selector("#purge-confirm:visible")
+    assert page.text("#purge-confirm") == f"Delete {mine + 3} runs"
+    page.tab.click("#purge-confirm")
+    page.tab.wait_for_function(
+        "() => document.querySelector('#purge-result').textContent.startsWith('Deleted')"
+    )
+    assert page.text("#purge-result") == f"Deleted {mine + 3} runs."
+    assert api(dashboard, "api/summary", {"policy": policy})["runs"] == 0
+    assert api(dashboard, "api/summary")["runs"] == len(history) - mine
+    assert [p for p in page.problems if "409" not in p] == []
 
 
 def test_empty_database_says_what_to_do(browser: Any, tmp_path: Path) -> None:

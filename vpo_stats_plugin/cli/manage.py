@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import BadParameter, StatsError
-from ..filters import STATUSES, WHEN_HELP
+from ..filters import STATUSES, WHEN_HELP, Filters
 from . import (
     as_typed_here,
     format_option,
     handle_errors,
-    make_filters,
     outfile,
     output_options,
     pass_context,
@@ -146,20 +146,21 @@ def _match(count: int) -> str:
     return f"{count} run matches" if count == 1 else f"{count} runs match"
 
 
-def _purge_filters(before: str | None, everything: bool, filters: dict[str, Any]) -> Any:
-    """The filters a purge deletes by; usage errors for contradictory or missing ones."""
-    if before is not None:
-        if filters.get("until"):
-            raise BadParameter("--before", "give --before or --until, not both")
-        from ..filters import iso, parse_when
+def _purge_filters(
+    before: str | None, everything: bool, filters: dict[str, Any], now: datetime
+) -> Any:
+    """The filters a purge deletes by, relative times taken at ``now``; usage errors for
+    contradictory or missing ones (the API's purge body follows the same rules)."""
+    from ..purging import check_combination, until_before
 
+    given = [name for name, value in (("before", before), *filters.items()) if value]
+    check_combination(given, everything, spell=lambda name: f"--{name}")
+    if before is not None:
         try:
-            filters["until"] = iso(parse_when(before) - timedelta(microseconds=1))
+            filters["until"] = until_before(before, now)
         except ValueError as err:
             raise BadParameter("--before", str(err)) from None
-    chosen = make_filters(**filters)
-    if everything and not chosen.empty:
-        raise BadParameter("--all", "--all deletes every run: give it alone, without filters")
+    chosen = Filters.parse(**filters, now=now)
     if not everything and chosen.empty:
         raise click.UsageError(
             "say which runs to delete: --before WHEN, --since/--until WHEN, --policy NAME, "
@@ -184,7 +185,9 @@ def _purge_filters(before: str | None, everything: bool, filters: dict[str, Any]
 @click.option("--all", "everything", is_flag=True, help="Every finished run.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@format_option(("table", "json"), 'json: {"matched": n, "deleted": n}, as the API answers.')
+@format_option(
+    ("table", "json"), 'json: {"matched": n, "deleted": n, "token": ...}, as the API answers.'
+)
 @pass_context
 @handle_errors
 def purge(
@@ -200,6 +203,8 @@ def purge(
 
     Says first exactly how many runs match; --dry-run stops there. Otherwise it asks before
     deleting, unless --yes; with no terminal to ask on and no --yes it refuses (exit 1).
+    It deletes exactly the runs it counted: if runs were recorded, finished or deleted
+    meanwhile, it deletes nothing and says so (exit 1).
     Runs still running are never deleted. Totals stay right: the rollups of the deleted runs
     are recomputed in the same transaction.
 
@@ -210,17 +215,22 @@ def purge(
       vpo-stats purge --status failed --until 2026-01-31
       vpo-stats purge --all
     """
-    chosen = _purge_filters(before, everything, filters)
+    from ..filters import utcnow
+    from ..purging import SetChanged, Token
+
+    now = utcnow()
+    chosen = _purge_filters(before, everything, filters, now)
     what = (
         "every finished run"
         if everything
         else ", ".join(f"{k} {clean(v)}" for k, v in chosen.as_json().items() if v)
     )
     with ctx.open_store() as store:
-        matched = store.purge(chosen, all=everything, dry_run=True)["matched"]
+        counted = store.purge(chosen, all=everything, dry_run=True, at=now)
+        matched = counted["matched"]
         if dry_run or matched == 0:
             if fmt == "json":
-                write_raw(f'{{"matched": {matched}, "deleted": 0}}\n')
+                write_raw(json.dumps(counted) + "\n")
             elif dry_run:
                 click.echo(f"{_match(matched)} ({what}); --dry-run: nothing deleted.")
             else:
@@ -239,11 +249,21 @@ def purge(
                 abort=True,
                 err=True,
             )
-        deleted = store.purge(chosen, all=everything, dry_run=False)["deleted"]
+        try:
+            done = store.purge(
+                chosen, all=everything, dry_run=False, expect=Token.parse(counted["token"])
+            )
+        except SetChanged:
+            now_matching = store.purge(chosen, all=everything, dry_run=True, at=now)["matched"]
+            raise StatsError(
+                f"nothing deleted: the runs matching changed after they were counted "
+                f"({matched} then, {now_matching} now; runs were recorded, finished or "
+                "deleted meanwhile). Run the purge again to see what it would delete."
+            ) from None
     if fmt == "json":
-        write_raw(f'{{"matched": {matched}, "deleted": {deleted}}}\n')
+        write_raw(json.dumps(done) + "\n")
     else:
-        click.echo(f"Deleted {plural(deleted, 'run')}.")
+        click.echo(f"Deleted {plural(done['deleted'], 'run')}.")
 
 
 def render_rebuild(body: dict[str, Any]) -> str:

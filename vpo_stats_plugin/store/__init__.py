@@ -8,11 +8,13 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import DatabaseUnusable, StatsError
 from ..filters import Filters, iso, utcnow
+from ..purging import Token
 from . import importing, metrics, migrations, reads, rollups, writes
 from .connection import (
     NoDatabase,
@@ -170,8 +172,20 @@ class Store:
             on_skip=on_skip,
         )
 
-    def purge(self, filters: Filters, all: bool = False, dry_run: bool = True) -> dict[str, int]:
-        return self._read(writes.purge, filters, everything=all, dry_run=dry_run)
+    def purge(
+        self,
+        filters: Filters,
+        all: bool = False,
+        dry_run: bool = True,
+        *,
+        at: datetime | None = None,
+        expect: Token | None = None,
+    ) -> dict[str, Any]:
+        """Count (``dry_run``: with the token of the set counted) or delete the finished runs
+        ``filters`` select; with ``expect`` only if they are the set that token counted."""
+        return self._read(
+            writes.purge, filters, everything=all, dry_run=dry_run, at=at, expect=expect
+        )
 
     def reap_interrupted(self) -> int:
         return self._guard(writes.reap_interrupted, self.node, self.stale_after)

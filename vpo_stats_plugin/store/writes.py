@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import BadParameter
-from ..filters import Filters, iso
+from ..filters import Filters, iso, utcnow
 from ..liveness import is_alive
+from ..purging import Token, set_digest
 from . import rollups
 from .shapes import (
     ACTION_FIELDS,
@@ -157,9 +158,20 @@ def touch_runs(conn: sqlite3.Connection, run_ids: list[str], when: str) -> None:
 
 
 def purge(
-    conn: sqlite3.Connection, filters: Filters, *, everything: bool = False, dry_run: bool = True
-) -> dict[str, int]:
-    """Delete the finished runs matching ``filters`` (with actions, phases, rollups) at once."""
+    conn: sqlite3.Connection,
+    filters: Filters,
+    *,
+    everything: bool = False,
+    dry_run: bool = True,
+    at: datetime | None = None,
+    expect: Token | None = None,
+) -> dict[str, Any]:
+    """Delete the finished runs matching ``filters`` (with actions, phases, rollups) at once.
+
+    A dry run answers a token of the set it counted (its filters resolved ``at``); with
+    ``expect``, a token, the runs are deleted (or counted) only if they are exactly that set,
+    checked in the transaction that deletes them, else ``SetChanged``.
+    """
     if not everything and filters.empty:
         raise BadParameter(
             "filters", "purge needs --before/--since/--until, --policy, --node, --status or --all"
@@ -167,9 +179,14 @@ def purge(
     where, params = run_where(filters)
     where += " AND r.status != 'running'"
     if dry_run:
-        matched = conn.execute(f"SELECT COUNT(*) FROM runs r WHERE {where}", params).fetchone()[0]
-        return {"matched": matched, "deleted": 0}
+        matched, digest = _matching(conn, where, params)
+        if expect is not None:
+            expect.check(matched, digest)
+        token = Token(expect.at if expect else at or utcnow(), matched, digest)
+        return {"matched": matched, "deleted": 0, "token": str(token)}
     with transaction(conn):
+        if expect is not None:
+            expect.check(*_matching(conn, where, params))
         paths = conn.execute(
             f"SELECT r.path, COUNT(*) FROM runs r WHERE {where} GROUP BY r.path", params
         ).fetchall()
@@ -178,7 +195,13 @@ def purge(
                 f"DELETE FROM runs WHERE id IN (SELECT r.id FROM runs r WHERE {where})", params
             ).rowcount
         rollups.remove_paths(conn, {p: n for p, n in paths})
-    return {"matched": deleted, "deleted": deleted}
+    return {"matched": deleted, "deleted": deleted, "token": None}
+
+
+def _matching(conn: sqlite3.Connection, where: str, params: list[Any]) -> tuple[int, str]:
+    """How many runs ``where`` selects and the digest of their ids (one read)."""
+    cursor = conn.execute(f"SELECT r.id FROM runs r WHERE {where}", params)
+    return set_digest(row[0] for batch in iter(lambda: cursor.fetchmany(5000), []) for row in batch)
 
 
 def record_error(conn: sqlite3.Connection, cause: str, message: str, count: int, when: str) -> None:

@@ -6,7 +6,16 @@ from typing import Any
 
 from .. import __version__
 from ..filters import STATUSES
-from .params import BY_CHOICES, LIMIT_DEFAULT, LIMIT_MAX, LIMIT_MIN, SORT_CHOICES
+from ..purging import PURGE_FILTERS, TOKEN_PATTERN
+from .params import (
+    BY_CHOICES,
+    LIMIT_DEFAULT,
+    LIMIT_MAX,
+    LIMIT_MIN,
+    RUN_ID_PATTERN,
+    SORT_CHOICES,
+    WHEN_PATTERN,
+)
 
 Schema = dict[str, Any]
 
@@ -40,6 +49,23 @@ BOOL = {"type": "boolean"}
 TIME = {"type": "string", "format": "date-time", "description": "UTC ISO-8601 ending in Z"}
 BYTES = {"type": "integer", "description": "bytes"}
 STATUS = {"type": "string", "enum": list(STATUSES)}
+WHEN_TEXT = (
+    "ISO-8601 date or datetime (UTC unless it has an offset) or an age: 12h, 7d, 2w, 3mo, 1y"
+)
+WHEN: Schema = {
+    "type": "string",
+    "nullable": True,
+    "pattern": WHEN_PATTERN,
+    "description": f"WHEN: {WHEN_TEXT}",
+}
+TOKEN: Schema = {"type": "string", "pattern": TOKEN_PATTERN}
+NOT_GIVEN: Schema = {"type": "string", "nullable": True, "maxLength": 0}
+
+
+def _given(name: str) -> Schema:
+    """``name`` is present with a value (not null, not empty)."""
+    return {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+
 
 TRACKS = _obj({kind: _n(INT) for kind in ("video", "audio", "subtitle", "attachment")})
 
@@ -231,39 +257,74 @@ SCHEMAS: dict[str, Schema] = {
     "PurgeRequest": {
         "type": "object",
         "additionalProperties": False,
-        "description": "which runs to purge; at least one filter, or all: true",
+        "description": (
+            "which runs to purge, as the CLI's purge takes them: at least one filter, or all: "
+            "true alone; before or until, not both. An empty string or null is a filter not "
+            "given. With the token of a dry run, only the runs it counted (else 409)"
+        ),
         "properties": {
-            "since": _n({"type": "string", "description": "WHEN"}),
-            "until": _n({"type": "string", "description": "WHEN"}),
+            "before": {**WHEN, "description": "runs started before WHEN"},
+            "since": {**WHEN, "description": "runs started at or after WHEN"},
+            "until": {**WHEN, "description": "runs started at or before WHEN"},
             "policy": _n(STR),
             "node": _n(STR),
-            "status": _n(STATUS),
-            "all": {"type": "boolean", "default": False, "description": "every run"},
+            "status": {"type": "string", "nullable": True, "enum": ["", *STATUSES, None]},
+            "all": {"type": "boolean", "default": False, "description": "every finished run"},
             "dry_run": {"type": "boolean", "default": True, "description": "only count"},
+            "token": {**TOKEN, "nullable": True},
         },
+        "oneOf": [
+            {
+                "title": "every run",
+                "required": ["all"],
+                "properties": {
+                    "all": {"type": "boolean", "enum": [True]},
+                    **{name: NOT_GIVEN for name in PURGE_FILTERS},
+                },
+            },
+            {
+                "title": "filtered",
+                "properties": {"all": {"type": "boolean", "enum": [False]}},
+                "anyOf": [_given(name) for name in PURGE_FILTERS],
+                "not": {"allOf": [_given("before"), _given("until")]},
+            },
+        ],
+        "example": {"status": "failed", "until": "30d"},
     },
     "PurgeResult": _obj(
-        {"matched": INT, "deleted": {"type": "integer", "description": "0 on a dry run"}}
+        {
+            "matched": INT,
+            "deleted": {"type": "integer", "description": "0 on a dry run"},
+            "token": _n(
+                {
+                    **TOKEN,
+                    "description": (
+                        "a dry run's: send it back with dry_run false to delete exactly the "
+                        "runs counted (null after deleting)"
+                    ),
+                }
+            ),
+        }
     ),
 }
 
-WHEN_TEXT = (
-    "ISO-8601 date or datetime (UTC unless it has an offset) or an age: 12h, 7d, 2w, 3mo, 1y"
-)
 PARAMETERS: dict[str, Schema] = {
     "since": {
         "name": "since",
         "in": "query",
-        "schema": STR,
+        "schema": {"type": "string", "pattern": WHEN_PATTERN},
         "example": "7d",
-        "description": f"runs started at or after WHEN: {WHEN_TEXT}",
+        "description": f"runs started at or after WHEN: {WHEN_TEXT}; empty: not given",
     },
     "until": {
         "name": "until",
         "in": "query",
-        "schema": STR,
-        "example": "2026-03-31",
-        "description": f"runs started at or before WHEN (a bare date: the whole day): {WHEN_TEXT}",
+        "schema": {"type": "string", "pattern": WHEN_PATTERN},
+        "example": "1d",
+        "description": (
+            f"runs started at or before WHEN (a bare date: the whole day): {WHEN_TEXT}; "
+            "empty: not given. An until before since selects no run (an empty answer)"
+        ),
     },
     "policy": {"name": "policy", "in": "query", "schema": STR, "description": "policy name"},
     "node": {"name": "node", "in": "query", "schema": STR, "description": "node name"},
@@ -297,6 +358,8 @@ PARAMETERS: dict[str, Schema] = {
 FILTER_REFS = [
     {"$ref": f"#/components/parameters/{n}"} for n in ("since", "until", "policy", "node", "status")
 ]
+# a route naming one policy: the name is its policy filter, so it takes no policy parameter
+FILTER_REFS_BUT_POLICY = [p for p in FILTER_REFS if not p["$ref"].endswith("/policy")]
 
 
 def _responses(schema: str, *errors: int) -> Schema:
@@ -307,6 +370,7 @@ def _responses(schema: str, *errors: int) -> Schema:
         400: "a parameter is invalid; the message names it",
         403: "refused: the request comes from another site",
         404: "no stats for the named run, file or policy",
+        409: "the runs to purge are not the ones the token's dry run counted: nothing deleted",
         500: "the database cannot be used; the message says why",
     }
     for status in (*errors, 500):
@@ -352,7 +416,16 @@ def paths() -> dict[str, Schema]:
             "policy",
             "One policy: its totals and its actions by type",
             "PolicyDetail",
-            [{"name": "name", "in": "path", "required": True, "schema": STR}, *FILTER_REFS],
+            [
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": STR,
+                    "description": "the policy (it is the policy filter: no policy parameter)",
+                },
+                *FILTER_REFS_BUT_POLICY,
+            ],
             400,
             404,
         ),
@@ -366,9 +439,9 @@ def paths() -> dict[str, Schema]:
                     "in": "query",
                     "required": True,
                     "schema": {"type": "string", "minLength": 1},
-                    "description": "the policy's name",
+                    "description": "the policy's name (it is the policy filter: no policy parameter)",
                 },
-                *FILTER_REFS,
+                *FILTER_REFS_BUT_POLICY,
             ],
             400,
             404,
@@ -412,8 +485,10 @@ def paths() -> dict[str, Schema]:
                     "name": "id",
                     "in": "path",
                     "required": True,
-                    "schema": STR,
-                    "description": "the run id or a unique prefix of 8 or more characters",
+                    "schema": {"type": "string", "pattern": RUN_ID_PATTERN},
+                    "description": (
+                        "the run id or a unique prefix of it: 8 or more characters, no white space"
+                    ),
                 }
             ],
             400,
@@ -424,14 +499,19 @@ def paths() -> dict[str, Schema]:
                 "operationId": "purge",
                 "summary": "Count (dry run, the default) or delete the matching runs",
                 "description": (
-                    "Refused with 403 when the request's Origin is another site's or its "
-                    "Sec-Fetch-Site is cross-site; a request with neither header is allowed."
+                    "A dry run (the default) counts the runs and answers a token of that set; "
+                    "sent back with dry_run false, it deletes exactly those runs, resolving "
+                    "relative times (7d) as the dry run did, or nothing with 409 when the set "
+                    "changed (runs recorded, finished or deleted since). Without a token, what "
+                    "matches now is deleted. Refused with 403 when the request's Origin is "
+                    "another site's or its Sec-Fetch-Site is cross-site; a request with neither "
+                    "header is allowed."
                 ),
                 "requestBody": {
-                    "required": False,
+                    "required": True,
                     "content": {"application/json": {"schema": _ref("PurgeRequest")}},
                 },
-                "responses": _responses("PurgeResult", 400, 403),
+                "responses": _responses("PurgeResult", 400, 403, 409),
             }
         },
         "/api/openapi.json": {

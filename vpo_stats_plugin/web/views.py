@@ -136,22 +136,28 @@ async def file_runs(request: web.Request) -> web.Response:
 
 async def run(request: web.Request) -> web.Response:
     """``GET /api/runs/{id}``: one run with its actions and phases."""
-    run_id = request.match_info["id"]
+    run_id = params.run_id(request.match_info["id"])
     return answer(await ask(request, lambda store: store.run(run_id)))
 
 
 async def purge(request: web.Request) -> web.Response:
-    """``POST /api/purge``: count (dry run, the default) or delete the matching runs."""
+    """``POST /api/purge``: count (dry run, the default) or delete the matching runs; with the
+    token of a dry run, only the runs it counted (409 when they changed)."""
     refusal = cross_site_refusal(request)
     if refusal:
         return error_response(403, refusal)
     wanted = params.purge_request(await request.read())
-    return answer(
-        await ask(
-            request,
-            lambda store: store.purge(wanted.filters, all=wanted.all, dry_run=wanted.dry_run),
+
+    def purge(store: Store) -> dict[str, Any]:
+        return store.purge(
+            wanted.filters,
+            all=wanted.all,
+            dry_run=wanted.dry_run,
+            at=wanted.at,
+            expect=wanted.token,
         )
-    )
+
+    return answer(await ask(request, purge))
 
 
 def cross_site_refusal(request: web.Request) -> str | None:

@@ -1,4 +1,6 @@
-/* Purge: preview what the filters select, then delete after an explicit confirmation. */
+/* Purge: preview what the filters select, then delete after an explicit confirmation: exactly
+ * the runs previewed (the preview's token goes back with the confirm), or nothing when they
+ * changed meanwhile. */
 
 import { $, setText, state } from "./dom.js";
 import { fmtInt } from "./format.js";
@@ -12,9 +14,11 @@ export function onPurged(fn) {
 }
 
 var purgePreview = null;
+var purgeToken = null;
 
-function purgeBody(filters, dryRun) {
+function purgeBody(filters, dryRun, token) {
   var body = { dry_run: dryRun };
+  if (token) body.token = token;
   FILTERS.forEach(function (name) {
     var value = filters.get(name);
     if (value) body[name] = value;
@@ -25,6 +29,7 @@ function purgeBody(filters, dryRun) {
 
 export function resetPurge() {
   purgePreview = null;
+  purgeToken = null;
   $("#purge-confirm").hidden = true;
   $("#purge-cancel").hidden = true;
   $("#purge-preview").disabled = false;
@@ -58,6 +63,7 @@ export function previewPurge() {
   api("api/purge", null, purgeBody(filters, true))
     .then(function (answer) {
       purgePreview = filters.toString() + "|" + $("#purge-all").checked;
+      purgeToken = answer.token;
       $("#purge-preview").disabled = false;
       $("#purge-result").classList.remove("error");
       if (answer.matched === 0) {
@@ -89,7 +95,7 @@ export function confirmPurge() {
     return;
   }
   $("#purge-confirm").disabled = true;
-  api("api/purge", null, purgeBody(filters, false))
+  api("api/purge", null, purgeBody(filters, false, purgeToken))
     .then(function (answer) {
       $("#purge-confirm").disabled = false;
       rerender();
@@ -102,6 +108,13 @@ export function confirmPurge() {
     .catch(function (error) {
       $("#purge-confirm").disabled = false;
       $("#purge-result").classList.add("error");
+      if (error.status === 409) {
+        // the runs changed since the preview: nothing was deleted, and this preview is spent
+        resetPurge();
+        var why = error.message.charAt(0).toUpperCase() + error.message.slice(1);
+        setText($("#purge-result"), why + ".");
+        return;
+      }
       setText($("#purge-result"), "Could not purge: " + error.message);
     });
 }
