@@ -12,6 +12,7 @@ from multidict import MultiMapping
 
 from ..errors import BadParameter
 from ..filters import STATUSES, Filters
+from ..store.names import name_of
 
 FILTER_PARAMS = ("since", "until", "policy", "node", "status")
 BY_CHOICES = ("day", "week", "month")
@@ -31,6 +32,8 @@ def single(query: MultiMapping[str], name: str) -> str | None:
 
 def parse_filters(values: Mapping[str, str | None]) -> Filters:
     """``Filters.parse``, with a time out of range (``99999y``) a 400 like any bad value."""
+    # a policy or node as the answers show it, back as the name the store looks up
+    values = {k: name_of(v) if k in ("policy", "node") and v else v for k, v in values.items()}
     try:
         return Filters.parse(**values)
     except (OverflowError, ValueError):

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..store import Store, open_store
+from ..store.names import name_of
 from . import params
 from .codecs import codec_transitions
 from .errors import error_response
@@ -77,7 +78,7 @@ async def policies(request: web.Request) -> web.Response:
 
 async def policy(request: web.Request) -> web.Response:
     """``GET /api/policies/{name}``: one policy's totals and its actions by type."""
-    name = request.match_info["name"]
+    name = name_of(request.match_info["name"])  # as the answers show it
     filters = params.filters_from_query(request.query)
     return answer(await ask(request, lambda store: store.policy(name, filters)))
 
@@ -104,7 +105,7 @@ async def codecs(request: web.Request) -> web.Response:
 
 async def file_runs(request: web.Request) -> web.Response:
     """``GET /api/files?path=``: every run of one file, oldest first."""
-    path = params.required_from_query(request.query, "path")
+    path = name_of(params.required_from_query(request.query, "path"))  # as the answers show it
     filters = params.filters_from_query(request.query)
     return answer(await ask(request, lambda store: store.file_runs(path, filters)))
 
