@@ -649,6 +649,8 @@ async def test_a_name_that_is_not_utf8_and_its_escaped_look_alike_stay_apart(
         return bodies
 
     bodies = check(db_path)
+    shown = cli("--db", str(db_path), "file", f"{tmp_path}/bad\\xfe.mkv")  # no such file
+    assert shown.returncode == 64 and "not UTF-8: give its real name" in shown.stderr
     client = await aiohttp_client(
         create_app(load_settings(overrides={"database": (str(db_path), "test")}))
     )

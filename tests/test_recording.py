@@ -15,7 +15,7 @@ import pytest
 import xxhash
 
 import vpo_stats_plugin.hookspecs
-from vpo_stats_plugin import probe
+from vpo_stats_plugin import probe, recorder
 from vpo_stats_plugin.filters import Filters
 from vpo_stats_plugin.probe import MIB, full_hash, partial_hash
 from vpo_stats_plugin.samples import MediaSpec, make_media
@@ -253,6 +253,29 @@ def test_a_job_started_again_is_the_same_run(
     run, summary = _only_run(db_path)
     assert run["status"] == "succeeded" and run["finished_at"] is not None
     assert (summary["runs"], summary["succeeded"], summary["interrupted"]) == (1, 1, 0)
+
+
+def test_runs_kept_for_a_retry_are_bounded(
+    pm: pluggy.PluginManager, tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host whose every result is unreadable does not grow the process without end: past
+    the bound, the oldest such run is forgotten and a late retry of it is a run of its own."""
+    monkeypatch.setattr(recorder, "ENDED_KEPT", 2)
+    jobs = [{"id": f"job-{n}", "path": str(tmp_path / f"f{n}.mkv")} for n in range(3)]
+    for job in jobs:
+        pm.hook.vpo_before_file(job=job)
+        pm.hook.vpo_after_file(job=job, result=None)
+    for job in jobs:
+        pm.hook.vpo_after_file(job=job, result={"success": True})
+    with open_store(db_path) as store:
+        runs = store.recent(Filters(), limit=10)["runs"]
+    statuses = sorted((r["job_id"], r["status"]) for r in runs)
+    assert statuses == [
+        ("job-0", "interrupted"),
+        ("job-0", "succeeded"),
+        ("job-1", "succeeded"),
+        ("job-2", "succeeded"),
+    ]
 
 
 @pytest.mark.parametrize(

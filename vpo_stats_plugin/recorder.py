@@ -210,9 +210,9 @@ class Recorder:
     def _keep_for_retry(self, live: _Live) -> None:
         """Remember an interrupted run, so that the host's retry of its job finishes it."""
         live.ended = True
-        ended = [k for k, other in self._live.items() if other.ended]
+        ended = [k for k, other in list(self._live.items()) if other.ended]
         for old in ended[:-ENDED_KEPT]:
-            del self._live[old]
+            self._live.pop(old, None)
 
     def _live_for(self, job_payload: Any) -> tuple[str, _Live]:
         """This job's id and its run (started now if before-file never came)."""

@@ -202,7 +202,10 @@ def file_runs(conn: sqlite3.Connection, path: str, filters: Filters) -> dict[str
         [path, path, *params],
     ).fetchall()
     if not rows:
-        raise NotFound(f"no stats for file {path!r}: `vpo-stats recent` shows the paths recorded")
+        hint = "`vpo-stats recent` shows the paths recorded"
+        if "\\x5c" in path:  # perhaps a path as shown, \xNN standing for a byte (names.py)
+            hint += "; one shown with \\xNN has bytes that are not UTF-8: give its real name"
+        raise NotFound(f"no stats for file {path!r}: {hint}")
     return {"path": path, "runs": [run_json(r) for r in rows], "filters": filters.as_json()}
 
 
