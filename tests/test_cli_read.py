@@ -5,6 +5,7 @@ runs themselves, never by the store."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import vpo_fixtures as vf
 from history import (
     NODES,
     POLICIES,
@@ -663,3 +665,29 @@ async def test_a_name_that_is_not_utf8_and_its_escaped_look_alike_stay_apart(
     assert cli("--db", str(db_path), "export", "--output", str(dump)).returncode == 0
     assert cli("--db", str(copy), "import", str(dump)).returncode == 0
     assert check(copy) == bodies
+
+
+def test_import_vpo_stores_a_path_as_a_hook_stores_the_same_file(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VPO's path is a name: its run and a hook's run of that file are one file's runs, and a
+    file named by undecodable bytes that VPO's text looks like is another."""
+    literal = "/media/bad\\xff.mkv"
+    raw = os.fsdecode(b"/media/bad\xff.mkv")
+    (row,) = vf.make_rows(1, 27)
+    vpo = vf.build_vpo_db(tmp_path / "library.db", 27, [dataclasses.replace(row, path=literal)])
+    monkeypatch.setenv("VPO_STATS_PROBE_TRACKS", "false")
+    pm = make_plugin_manager()
+    for job_id, name in (("literal", literal), ("raw", raw)):
+        job = {"id": job_id, "path": name}
+        pm.hook.vpo_before_file(job=job)
+        pm.hook.vpo_after_file(job=job, result={"success": True})
+    assert cli("--db", str(db_path), "import-vpo", str(vpo)).returncode == 0
+
+    def sources(name: str) -> list[str]:
+        done = cli("--db", str(db_path), "file", name, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return sorted(run["source"] for run in json.loads(done.stdout)["runs"])
+
+    assert sources(literal) == ["hooks", "vpo"]
+    assert sources(raw) == ["hooks"]
