@@ -5,8 +5,10 @@ runs themselves, never by the store."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import os
 import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import vpo_fixtures as vf
 from history import (
     NODES,
     POLICIES,
@@ -27,6 +30,11 @@ from history import (
     make_history,
     read_raw,
 )
+from hostproc import cli
+
+from vpo_stats_plugin.config import load_settings
+from vpo_stats_plugin.refhost.host import make_plugin_manager
+from vpo_stats_plugin.web import create_app
 
 UTC = timezone.utc
 ANIME = POLICIES[1]
@@ -607,3 +615,82 @@ def test_an_empty_name_is_no_filter(world: World, runner: Any) -> None:
     assert json_of(invoke(runner, world.db, "summary", "--policy", "", "--format", "json"))[
         "runs"
     ] == len(e.runs)
+
+
+# --- names that are not UTF-8 -----------------------------------------------------------------
+
+
+async def test_a_name_that_is_not_utf8_and_its_escaped_look_alike_stay_apart(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
+) -> None:
+    """Two real files: one named by the bytes bad\\xff\\xfe (not UTF-8), one whose name is the
+    text those bytes are shown as. Two files in storage, each found by its own name on the
+    command line, by the path the API shows, and again after export and import."""
+    raw = os.fsdecode(os.fsencode(tmp_path) + b"/bad\xff\xfe.mkv")
+    literal = str(tmp_path / "bad\\xff\\xfe.mkv")
+    for n, name in enumerate((raw, literal)):
+        with open(os.fsencode(name), "wb") as file:
+            file.write(b"\0" * (1000 + n))
+    monkeypatch.setenv("VPO_STATS_PROBE_TRACKS", "false")
+    pm = make_plugin_manager()  # the plugin through its installed entry point
+    for job_id, name in (("raw", raw), ("literal", literal)):
+        job = {"id": job_id, "path": name, "policy": "p"}
+        pm.hook.vpo_before_file(job=job)
+        pm.hook.vpo_after_file(job=job, result={"success": True})
+
+    def file_runs(db: Path, name: str) -> dict[str, Any]:
+        done = cli("--db", str(db), "file", name, "--format", "json")  # argv bytes as given
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def check(db: Path) -> dict[str, dict[str, Any]]:
+        summary = json.loads(cli("--db", str(db), "summary", "--format", "json").stdout)
+        assert (summary["runs"], summary["files"]) == (2, 2)
+        bodies = {name: file_runs(db, name) for name in (raw, literal)}
+        for name, body in bodies.items():
+            (run,) = body["runs"]
+            assert run["size_before_bytes"] == os.stat(os.fsencode(name)).st_size
+        assert bodies[raw]["path"] == f"{tmp_path}/bad\\xff\\xfe.mkv"  # as shown until now
+        return bodies
+
+    bodies = check(db_path)
+    shown = cli("--db", str(db_path), "file", f"{tmp_path}/bad\\xfe.mkv")  # no such file
+    assert shown.returncode == 64 and "not UTF-8: give its real name" in shown.stderr
+    client = await aiohttp_client(
+        create_app(load_settings(overrides={"database": (str(db_path), "test")}))
+    )
+    for body in bodies.values():  # the path as the answers show it finds the same runs
+        response = await client.get("/api/files", params={"path": body["path"]})
+        assert response.status == 200
+        assert await response.json() == body
+
+    dump, copy = tmp_path / "runs.ndjson", tmp_path / "copy.db"
+    assert cli("--db", str(db_path), "export", "--output", str(dump)).returncode == 0
+    assert cli("--db", str(copy), "import", str(dump)).returncode == 0
+    assert check(copy) == bodies
+
+
+def test_import_vpo_stores_a_path_as_a_hook_stores_the_same_file(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VPO's path is a name: its run and a hook's run of that file are one file's runs, and a
+    file named by undecodable bytes that VPO's text looks like is another."""
+    literal = "/media/bad\\xff.mkv"
+    raw = os.fsdecode(b"/media/bad\xff.mkv")
+    (row,) = vf.make_rows(1, 27)
+    vpo = vf.build_vpo_db(tmp_path / "library.db", 27, [dataclasses.replace(row, path=literal)])
+    monkeypatch.setenv("VPO_STATS_PROBE_TRACKS", "false")
+    pm = make_plugin_manager()
+    for job_id, name in (("literal", literal), ("raw", raw)):
+        job = {"id": job_id, "path": name}
+        pm.hook.vpo_before_file(job=job)
+        pm.hook.vpo_after_file(job=job, result={"success": True})
+    assert cli("--db", str(db_path), "import-vpo", str(vpo)).returncode == 0
+
+    def sources(name: str) -> list[str]:
+        done = cli("--db", str(db_path), "file", name, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return sorted(run["source"] for run in json.loads(done.stdout)["runs"])
+
+    assert sources(literal) == ["hooks", "vpo"]
+    assert sources(raw) == ["hooks"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import tempfile
 import time
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
@@ -16,13 +17,17 @@ import click
 import pluggy
 import pytest
 from hostproc import host_env, run_host
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vpo_stats_plugin import hooks
 from vpo_stats_plugin.cli import standalone_group
+from vpo_stats_plugin.filters import Filters
 from vpo_stats_plugin.models import Action, Job, Result, parse
 from vpo_stats_plugin.refhost.host import make_plugin_manager
+from vpo_stats_plugin.store import open_store
+from vpo_stats_plugin.store.connection import storable_text
+from vpo_stats_plugin.store.names import name_of, stored_name
 
 # --- hook payloads -----------------------------------------------------------------------------
 
@@ -188,9 +193,15 @@ def test_any_payload_is_recorded_or_refused_never_raised(
     assert after_recorded == recorded + sum(_valid(Action, a) for a in actions)
     if _valid(Result, result):
         status = "succeeded" if parse(Result, result)[0].success else "failed"
-    else:  # the file is done, how it ended is unknown
-        status = "interrupted"
-    assert after_statuses.get(status, 0) == statuses.get(status, 0) + 1
+        assert after_statuses.get(status, 0) == statuses.get(status, 0) + 1
+        return
+    # how the file ended is unknown: interrupted, until the host tries again
+    assert after_statuses.get("interrupted", 0) == statuses.get("interrupted", 0) + 1
+    pm.hook.vpo_after_file(job=job, result={"success": True})
+    final_runs, _, final_statuses = _counts(db_path)
+    assert final_runs == after_runs  # the retry finished the same run
+    assert final_statuses.get("interrupted", 0) == statuses.get("interrupted", 0)
+    assert final_statuses.get("succeeded", 0) == statuses.get("succeeded", 0) + 1
 
 
 def test_stored_values_are_safe_to_show(pm: pluggy.PluginManager, db_path: Path) -> None:
@@ -213,6 +224,76 @@ def test_stored_values_are_safe_to_show(pm: pluggy.PluginManager, db_path: Path)
     assert path == "/library/caf\\xe9.mkv" and job_id == "j\\xff"
     assert file_id is None and duration is None and fps is None
     assert "NaN" not in before and "Infinity" not in before
+
+
+# --- names that are not UTF-8 ------------------------------------------------------------------
+
+# any bytes, and bytes built from what escapes are made of (backslashes before x, u, d, hex)
+NAME_BYTES = st.binary(max_size=16) | st.lists(
+    st.sampled_from([b"\\", b"x", b"u", b"d", b"5c", b"ff", b"80", b"\xff", b"\xe9", b"\xc3\xa9"]),
+    max_size=8,
+).map(b"".join)
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True, database=None)
+@given(raw=NAME_BYTES, text=TEXT)
+def test_names_are_stored_one_to_one(raw: bytes, text: str) -> None:
+    """Any file name's bytes (and any text, lone surrogates included) are stored as valid text
+    that gives the name back, so two names never share a stored form. A file name is stored
+    as before (`storable_text`, still used for free text) unless it has a backslash before
+    text that reads as an escape; a valid name without a backslash is stored as it is."""
+    for name in (os.fsdecode(raw), text):
+        stored = stored_name(name)
+        stored.encode("utf-8")  # strict: what SQLite takes
+        assert name_of(stored) == name, (name, stored)
+    name = os.fsdecode(raw)
+    assert os.fsencode(name_of(stored_name(name))) == raw
+    if stored_name(name) != storable_text(name):
+        assert "\\x" in name or "\\u" in name, (name, stored_name(name))
+    if b"\\" not in raw and _utf8(raw):
+        assert stored_name(raw.decode()) == raw.decode()
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(names=st.lists(NAME_BYTES.filter(lambda b: b"\0" not in b), min_size=2, max_size=5))
+@example(names=[b"bad\xff\xfe.mkv", b"bad\\xff\\xfe.mkv"])  # stored as one path before
+def test_different_file_names_are_different_files(
+    names: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded through a real host, each name counts as a file of its own and `file NAME`
+    (the name as the command line gives it) finds exactly its own runs."""
+    db = Path(tempfile.mkdtemp(dir=tmp_path)) / "stats.db"
+    monkeypatch.setenv("VPO_STATS_DATABASE", str(db))
+    monkeypatch.setenv("VPO_STATS_PROBE_TRACKS", "false")
+    hooks.reset()
+    pm = make_plugin_manager()
+    paths = [os.fsdecode(b"/library/" + raw) for raw in names]
+    for n, path in enumerate(paths):
+        job = {"id": f"job-{n}", "path": path}
+        pm.hook.vpo_before_file(job=job)
+        pm.hook.vpo_after_file(job=job, result={"success": True})
+    hooks.reset()
+    with open_store(db) as store:
+        assert store.summary(Filters())["files"] == len(set(paths))
+        for path in set(paths):
+            runs = store.file_runs(path, Filters())["runs"]
+            assert sorted(r["job_id"] for r in runs) == [
+                f"job-{n}" for n, p in enumerate(paths) if p == path
+            ]
 
 
 # --- command-line arguments --------------------------------------------------------------------
@@ -383,21 +464,25 @@ def test_a_fifo_or_device_as_the_file_never_blocks(
 def test_a_run_the_host_never_ends_usably_is_not_left_running(
     pm: pluggy.PluginManager, db_path: Path
 ) -> None:
-    """A job started twice, and a job ended with a result that cannot be read: both runs end
-    as interrupted (saying why) at once, not `running` for as long as the host lives."""
+    """A job id started again for another file, and a job ended with a result that cannot be
+    read: both runs end as interrupted (saying why) at once, not `running` for as long as the
+    host lives. A job started again for the same file is the same run going on."""
     job = {"id": "again", "path": "/library/a.mkv"}
     pm.hook.vpo_before_file(job=job)
     pm.hook.vpo_before_file(job=job)
+    pm.hook.vpo_before_file(job={"id": "again", "path": "/library/c.mkv"})
     pm.hook.vpo_after_file(job=job, result={"success": True})
     other = {"id": "garbled", "path": "/library/b.mkv"}
     pm.hook.vpo_before_file(job=other)
     pm.hook.vpo_after_file(job=other, result={"success": "perhaps"})
     conn = sqlite3.connect(db_path)
-    rows = conn.execute("SELECT job_id, status, error FROM runs ORDER BY started_at").fetchall()
+    rows = conn.execute(
+        "SELECT job_id, path, status, error FROM runs ORDER BY started_at"
+    ).fetchall()
     conn.close()
-    assert [(job_id, status) for job_id, status, _ in rows] == [
-        ("again", "interrupted"),
-        ("again", "succeeded"),
-        ("garbled", "interrupted"),
+    assert [row[:3] for row in rows] == [
+        ("again", "/library/a.mkv", "interrupted"),
+        ("again", "/library/c.mkv", "succeeded"),
+        ("garbled", "/library/b.mkv", "interrupted"),
     ]
-    assert "came again" in rows[0][2] and "could not be read" in rows[2][2]
+    assert "came again" in rows[0][3] and "could not be read" in rows[2][3]

@@ -15,7 +15,7 @@ import pytest
 import xxhash
 
 import vpo_stats_plugin.hookspecs
-from vpo_stats_plugin import probe
+from vpo_stats_plugin import probe, recorder
 from vpo_stats_plugin.filters import Filters
 from vpo_stats_plugin.probe import MIB, full_hash, partial_hash
 from vpo_stats_plugin.samples import MediaSpec, make_media
@@ -204,6 +204,78 @@ def test_a_host_exception_path_still_finishes_the_run(
     with open_store(db_path) as store:
         run = store.recent(Filters())["runs"][0]
     assert run["status"] == "failed" and "disk vanished" in run["error"]
+
+
+def _only_run(db_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one run in the database, with actions, and the summary (which reads the rollups)."""
+    with open_store(db_path) as store:
+        [run] = store.recent(Filters())["runs"]
+        assert store.rebuild_rollups(check=True)["differing_rows"] == 0  # rollups agree
+        return store.run(run["id"]), store.summary(Filters())
+
+
+@pytest.mark.parametrize("unreadable", [None, {"success": "maybe"}], ids=["none", "maybe"])
+def test_a_retry_after_an_unreadable_result_finishes_the_same_run(
+    pm: pluggy.PluginManager, movie: Path, db_path: Path, unreadable: Any
+) -> None:
+    job = HostJob("job-retry", movie)
+    pm.hook.vpo_before_file(job=job)
+    pm.hook.vpo_after_action(job=job, action={"type": "remove_track", "success": True})
+    pm.hook.vpo_after_file(job=job, result=unreadable)
+    run, summary = _only_run(db_path)
+    assert run["status"] == "interrupted" and "could not be read" in run["error"]
+    assert summary["interrupted"] == 1
+
+    pm.hook.vpo_after_action(job=job, action={"type": "set_default", "success": True})
+    pm.hook.vpo_after_file(job=job, result={"success": True})
+    run, summary = _only_run(db_path)
+    assert run["status"] == "succeeded" and run["error"] is None
+    assert [a["type"] for a in run["actions"]] == ["remove_track", "set_default"]
+    assert run["total_changes"] == 2
+    assert (summary["runs"], summary["succeeded"], summary["interrupted"]) == (1, 1, 0)
+
+
+def test_a_job_started_again_is_the_same_run(
+    pm: pluggy.PluginManager, movie: Path, db_path: Path
+) -> None:
+    """Started twice, ended with an unreadable result, started again: one run, running again
+    while the host works on it, finished by its usable result."""
+    job = {"id": "job-again", "path": str(movie), "policy": "p"}
+    pm.hook.vpo_before_file(job=job)
+    pm.hook.vpo_before_file(job=job)
+    pm.hook.vpo_after_file(job=job, result={"success": "maybe"})
+    pm.hook.vpo_before_file(job=job)
+    run, summary = _only_run(db_path)
+    assert run["status"] == "running" and run["error"] is None and run["finished_at"] is None
+    assert (summary["runs"], summary["running"], summary["interrupted"]) == (1, 1, 0)
+
+    pm.hook.vpo_after_file(job=job, result={"success": True})
+    run, summary = _only_run(db_path)
+    assert run["status"] == "succeeded" and run["finished_at"] is not None
+    assert (summary["runs"], summary["succeeded"], summary["interrupted"]) == (1, 1, 0)
+
+
+def test_runs_kept_for_a_retry_are_bounded(
+    pm: pluggy.PluginManager, tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host whose every result is unreadable does not grow the process without end: past
+    the bound, the oldest such run is forgotten and a late retry of it is a run of its own."""
+    monkeypatch.setattr(recorder, "ENDED_KEPT", 2)
+    jobs = [{"id": f"job-{n}", "path": str(tmp_path / f"f{n}.mkv")} for n in range(3)]
+    for job in jobs:
+        pm.hook.vpo_before_file(job=job)
+        pm.hook.vpo_after_file(job=job, result=None)
+    for job in jobs:
+        pm.hook.vpo_after_file(job=job, result={"success": True})
+    with open_store(db_path) as store:
+        runs = store.recent(Filters(), limit=10)["runs"]
+    statuses = sorted((r["job_id"], r["status"]) for r in runs)
+    assert statuses == [
+        ("job-0", "interrupted"),
+        ("job-0", "succeeded"),
+        ("job-1", "succeeded"),
+        ("job-2", "succeeded"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,11 @@ from .filters import iso, utcnow
 from .liveness import this_process
 from .models import Action, Job, Result, job_id, parse
 from .store.connection import storable
+from .store.names import stored_names
 from .writequeue import ErrorTally, WriteQueue
 
 _recorders: weakref.WeakSet[Recorder] = weakref.WeakSet()
+ENDED_KEPT = 1000  # runs kept for a retry after the host's result could not be read
 
 
 @dataclass
@@ -34,6 +36,7 @@ class _Live:
     started_at: str
     started_clock: float
     successful_actions: int = 0
+    ended: bool = False  # its result could not be read: interrupted until a usable one comes
 
 
 class Recorder:
@@ -77,11 +80,16 @@ class Recorder:
     def before_file(self, job_payload: Any) -> None:
         job, dropped = parse(Job, job_payload)
         self._note_dropped("job", dropped)
+        earlier = self._live.get(job.id)
+        if earlier is not None and earlier.path == job.path:
+            # the host tries this job again: the same run goes on (running again if it ended)
+            if earlier.ended:
+                self._reopen(earlier)
+            return
+        if earlier is not None and not earlier.ended:  # the same id for another file
+            self._interrupt(earlier, "vpo_before_file came again, for another path")
         now = utcnow()
         live = _Live(str(uuid.uuid4()), job.path, iso(now), time.monotonic())
-        earlier = self._live.pop(job.id, None)
-        if earlier is not None:  # the host started this job again without finishing it
-            self._interrupt(earlier, "vpo_before_file came again before vpo_after_file")
         self._live[job.id] = live
         size, regular = probe.file_stat(job.path)
         tracks = [t.model_dump() for t in job.tracks] if job.tracks is not None else None
@@ -104,12 +112,12 @@ class Recorder:
             "pid": self._pid,
             "process_started": self._process_started,
         }
-        run = storable(run)
+        run = storable(stored_names(run))
         self._writes.submit(f"begin {live.run_id}", lambda store: store.begin_run(run))
         self._writes.ensure_keeper()  # for the heartbeat
 
     def after_action(self, job_payload: Any, action_payload: Any) -> None:
-        live = self._live_for(job_payload)
+        _, live = self._live_for(job_payload)
         action, dropped = parse(Action, action_payload)
         self._note_dropped("action", dropped)
         if action.success:
@@ -123,12 +131,15 @@ class Recorder:
         )
 
     def after_file(self, job_payload: Any, result_payload: Any) -> None:
-        live = self._live_for(job_payload, finishing=True)
+        key, live = self._live_for(job_payload)
         try:
             result, dropped = parse(Result, result_payload)
-        except Exception as err:  # the file is done, how it ended is unknown
+        except Exception as err:  # how the file ended is unknown, unless the host tries again
             self._interrupt(live, f"the host's result could not be read: {err}")
+            self._keep_for_retry(live)
             raise
+        if self._live.get(key) is live:
+            del self._live[key]
         self._note_dropped("result", dropped)
         output = result.output_path or live.path
         size_after, regular = probe.file_stat(output)
@@ -171,7 +182,7 @@ class Recorder:
             if self.settings.record_performance
             else []
         )
-        fields, phases = storable(fields), storable(phases)
+        fields, phases = storable(stored_names(fields)), storable(phases)
         self._writes.submit(
             f"finish {live.run_id}", lambda store: store.finish_run(live.run_id, fields, phases)
         )
@@ -186,8 +197,25 @@ class Recorder:
             f"interrupt {live.run_id}", lambda store: store.finish_run(live.run_id, fields, [])
         )
 
-    def _live_for(self, job_payload: Any, finishing: bool = False) -> _Live:
-        """The run of this job (started now if before-file never came); forgotten when finishing."""
+    def _reopen(self, live: _Live) -> None:
+        """A run ended as interrupted whose job the host tries again: running again."""
+        live.ended = False
+        fields = {"status": "running", "finished_at": None, "error": None}
+        fields["last_activity_at"] = iso(utcnow())
+        # finish_run takes an ended run out of the rollups; a running one is not counted there
+        self._writes.submit(
+            f"reopen {live.run_id}", lambda store: store.finish_run(live.run_id, fields, [])
+        )
+
+    def _keep_for_retry(self, live: _Live) -> None:
+        """Remember an interrupted run, so that the host's retry of its job finishes it."""
+        live.ended = True
+        ended = [k for k, other in list(self._live.items()) if other.ended]
+        for old in ended[:-ENDED_KEPT]:
+            self._live.pop(old, None)
+
+    def _live_for(self, job_payload: Any) -> tuple[str, _Live]:
+        """This job's id and its run (started now if before-file never came)."""
         key = job_id(job_payload)
         live = self._live.get(key) if key is not None else None
         if live is None:  # before-file never reached us: start the run now, from what we have
@@ -195,9 +223,7 @@ class Recorder:
             self.errors.add("missing-before-file", f"no vpo_before_file for job {key!r}")
             self.before_file(job_payload)
             live = self._live[key]
-        if finishing:
-            del self._live[key]
-        return live
+        return key, live
 
     def _hash(self, path: str, regular: bool) -> str | None:
         return probe.file_hash(path, self.settings.hash) if regular else None
@@ -213,7 +239,7 @@ class Recorder:
             )
 
     def _runs_in_flight(self) -> list[str]:
-        return [live.run_id for live in list(self._live.values())]
+        return [live.run_id for live in list(self._live.values()) if not live.ended]
 
 
 def _after_fork_in_child() -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .filters import iso
+from .store.names import stored_name
 
 HASH_SCHEME = "sha256-16k:"  # VPO hashes the first 16 KiB; not comparable with our hashes
 
@@ -145,7 +146,7 @@ def map_row(
         "id": run_id,
         "job_id": row.get("job_id"),
         "file_id": row.get("file_id"),
-        "path": path,
+        "path": stored_name(path),  # a name, stored as a hook stores the same file's
         "output_path": None,  # VPO does not record where the output went
         "policy": row.get("policy_name"),
         "node": node,

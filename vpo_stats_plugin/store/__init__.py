@@ -23,8 +23,8 @@ from .connection import (
     connect_readonly,
     merge_errors,
     read_fallback,
-    storable_text,
 )
+from .names import stored_name
 
 __all__ = ["Store", "empty_store", "open_readonly", "open_store", "stored_run_ids"]
 
@@ -75,7 +75,7 @@ class Store:
                     self.reap_interrupted()
             finally:
                 self.conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
-        # names as the recorder stores them: undecodable bytes of a path as \xNN
+        # names as the recorder stores them (names.py): undecodable bytes of a path as \xNN
         args = tuple(_storable_arg(a) for a in args)
         return self._guard(fn, *args, **kwargs)
 
@@ -251,9 +251,9 @@ class Store:
 
 def _storable_arg(value: Any) -> Any:
     if isinstance(value, str):
-        return storable_text(value)
+        return stored_name(value)
     if isinstance(value, Filters) and (value.policy or value.node):
-        policy, node = (storable_text(v) if v else v for v in (value.policy, value.node))
+        policy, node = (stored_name(v) if v else v for v in (value.policy, value.node))
         return dataclasses.replace(value, policy=policy, node=node)
     return value
 

@@ -202,10 +202,13 @@ def file_runs(conn: sqlite3.Connection, path: str, filters: Filters) -> dict[str
         [path, path, *params],
     ).fetchall()
     if not rows:
+        hint = "shows the paths recorded"
+        if "\\x5c" in path:  # perhaps a path as shown, \xNN standing for a byte (names.py)
+            hint += "; one shown with \\xNN has bytes that are not UTF-8: give its real name"
         raise NotFound(
             f"no stats for file {path!r}",
-            cli_hint="`vpo-stats recent` shows the paths recorded",
-            web_hint="GET api/recent shows the paths recorded",
+            cli_hint=f"`vpo-stats recent` {hint}",
+            web_hint=f"GET api/recent {hint}",
         )
     return {"path": path, "runs": [run_json(r) for r in rows], "filters": filters.as_json()}
 

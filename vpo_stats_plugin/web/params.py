@@ -14,6 +14,7 @@ from multidict import MultiMapping
 from ..errors import BadParameter
 from ..filters import STATUSES, WHEN_HELP, Filters, iso, parse_when, utcnow
 from ..purging import PURGE_FILTERS, Token, check_combination
+from ..store.names import name_of
 
 FILTER_PARAMS = ("since", "until", "policy", "node", "status")
 BY_CHOICES = ("day", "week", "month")
@@ -78,9 +79,9 @@ def _when(name: str, raw: str | None, now: datetime, *, end_of_day: bool = False
 def parse_filters(values: Mapping[str, str | None], now: datetime | None = None) -> Filters:
     """The filters of a query or a purge body; ``since`` after ``until`` selects no run."""
     now = now or utcnow()
-    chosen = Filters.parse(
-        policy=values.get("policy"), node=values.get("node"), status=values.get("status")
-    )
+    # a policy or node as the answers show it, back as the name the store looks up
+    policy, node = (name_of(v) if v else v for v in (values.get("policy"), values.get("node")))
+    chosen = Filters.parse(policy=policy, node=node, status=values.get("status"))
     return replace(
         chosen,
         since=_when("since", values.get("since"), now),

@@ -13,6 +13,7 @@ from aiohttp import web
 from ..errors import BadParameter
 from ..store import Store, empty_store, open_store
 from ..store.connection import NoDatabase
+from ..store.names import name_of
 from . import params
 from .codecs import codec_transitions
 from .errors import error_response
@@ -97,6 +98,7 @@ async def policy_by_query(request: web.Request) -> web.Response:
 
 
 async def one_policy(request: web.Request, name: str, named_by: str) -> web.Response:
+    name = name_of(name)  # as the answers show it
     filters = params.filters_from_query(request.query)
     if filters.policy is not None and filters.policy != name:
         raise BadParameter(
@@ -129,7 +131,7 @@ async def codecs(request: web.Request) -> web.Response:
 
 async def file_runs(request: web.Request) -> web.Response:
     """``GET /api/files?path=``: every run of one file, oldest first."""
-    path = params.required_from_query(request.query, "path")
+    path = name_of(params.required_from_query(request.query, "path"))  # as the answers show it
     filters = params.filters_from_query(request.query)
     return answer(await ask(request, lambda store: store.file_runs(path, filters)))
 
