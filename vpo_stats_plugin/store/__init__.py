@@ -22,6 +22,7 @@ from .connection import (
     read_fallback,
     storable_text,
 )
+from .engines import is_server, open_server
 
 __all__ = ["Store", "open_store", "stored_run_ids"]
 
@@ -227,6 +228,8 @@ def open_store(
     busy_timeout_ms: int = 5000,
 ) -> Store:
     """Open (creating and migrating as needed) the stats database at ``path``."""
+    if is_server(path):  # a URL: never a file of that name
+        return open_server(path, create=create, node=node, stale_after=stale_after)
     path = Path(path).expanduser().absolute()
     conn = connect(path, create=create, busy_timeout_ms=busy_timeout_ms)
     try:
@@ -243,6 +246,8 @@ def open_store(
 def stored_run_ids(path: str | Path, run_ids: list[str]) -> set[str]:
     """Which of ``run_ids`` the database at ``path`` holds, read without writing a byte (none
     when there is no database yet): what a dry-run import compares with."""
+    if is_server(path):
+        open_server(path)
     path = Path(path).expanduser().absolute()
     if not path.exists() or path.stat().st_size == 0:
         return set()
