@@ -15,6 +15,8 @@ from vpo_stats_plugin.store import Store, open_store
 
 DECOY_EXIT = 97
 
+pytest_plugins = ["pgserver"]  # the `pg_server` fixture: a throwaway PostgreSQL server
+
 
 @pytest.fixture(autouse=True, scope="session")
 def decoy_scripts_on_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from vpo_stats_plugin import config, hooks
+from vpo_stats_plugin import config, dburl, hooks
 from vpo_stats_plugin.cli import standalone_group
 from vpo_stats_plugin.config import ConfigError, resolve
 from vpo_stats_plugin.store import open_store
@@ -192,6 +192,60 @@ def test_resolve_and_settings_apply_the_same_rule(
         assert resolved.problems == [] and resolved.values[key] == expected
         assert settings_error is None and getattr(settings, key) == expected
         assert getattr(resolved.settings(), key) == expected
+
+
+URL = "postgresql://vpo:Se%40cret-9@db.lan:5433/vpo_stats?sslmode=require"
+
+
+@pytest.mark.parametrize("where", ["section", "env"])
+def test_a_postgresql_url_is_a_url_never_a_path(
+    home: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    if where == "env":
+        monkeypatch.setenv("VPO_STATS_DATABASE", URL)
+        resolved = resolve()
+    else:  # not made relative to the file's folder either
+        resolved = resolve(section={"database": URL}, config_path=home / ".vpo" / "config.toml")
+    assert resolved.problems == []
+    assert resolved.database == dburl.parse(URL) == config.Settings(database=URL).database
+    assert resolved.settings().database.conninfo() == URL
+    shown = "postgresql://vpo:***@db.lan:5433/vpo_stats?sslmode=require"
+    assert {r["key"]: r["value"] for r in resolved.rows()}["database"] == shown
+    assert "Se%40cret" not in json.dumps(resolved.as_json()) + repr(resolved.settings())
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ("mysql://u:Se%40cret-9@h/d", "mysql:// is not a database URL this plugin knows"),
+        ("postgresql://u:Se%40cret-9@h/d?sslmode", "the query option 'sslmode' has no ="),
+        ("postgresql://u:Se%40cret-9@h/d?colour=red", 'invalid URI query parameter: "colour"'),
+        ("postgresql://u:Se@cret-9@h/d", "percent-encode an @"),
+    ],
+)
+def test_a_bad_url_is_a_bad_value_shown_without_its_password(
+    home: Path, given: str, why: str
+) -> None:
+    resolved = resolve(section={"database": given})
+    assert [p.key for p in resolved.problems] == ["database"]
+    assert why in resolved.message()
+    with pytest.raises(ValueError) as caught:
+        config.Settings(database=given)
+    assert why in str(caught.value)
+    row = {r["key"]: r for r in resolved.rows()}["database"]
+    assert "cret-9" not in resolved.message() + str(caught.value) + json.dumps(row)
+
+
+def test_without_the_extra_a_url_is_a_bad_value_naming_the_install(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # a Python where psycopg is not importable
+    resolved = resolve(section={"database": URL})
+    assert [p.key for p in resolved.problems] == ["database"]
+    assert "pip install 'vpo-stats-plugin[postgresql]'" in resolved.message()
+    assert "Se%40cret" not in resolved.message()
+    with pytest.raises(ConfigError):
+        resolved.settings()
 
 
 def test_settings_forbid_unknown_keys() -> None:

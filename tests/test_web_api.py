@@ -885,6 +885,8 @@ async def test_no_database_yet_answers_empty_and_creates_nothing(
         "token": None,
     }
     assert (await client.get("/")).status == 200
+    scraped = await client.get("/metrics")
+    assert scraped.status == 200 and "vpo_stats_runs_total" in await scraped.text()
     assert not (tmp_path / "not").exists()
 
     runs = make_history()

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config_keys import KEYS, KEYS_SPEC, READING_KEYS, SPEC, settings_class
+from .config_keys import KEYS, KEYS_SPEC, READING_KEYS, SPEC, settings_class, why
+from .dburl import DatabaseURL
 from .errors import StatsError
 
 if sys.version_info >= (3, 11):
@@ -241,12 +242,14 @@ class Resolved:
         problems = {p.key: p.text for p in self.problems if p.key is not None}
         rows = []
         for key in (*KEYS, *(k for k in self.given if k not in SPEC)):
-            value = self.given.get(key) if key in problems else self.values.get(key)
             spec = SPEC.get(key)
+            value = self.given.get(key) if key in problems else self.values.get(key)
+            if spec is not None and key in problems:
+                value = spec.show(value)
             rows.append(
                 {
                     "key": key,
-                    "value": str(value) if isinstance(value, Path) else value,
+                    "value": str(value) if isinstance(value, (Path, DatabaseURL)) else value,
                     "default": spec.shown_default if spec else None,
                     "source": self.sources.get(key, "default"),
                     "problem": problems.get(key),
@@ -277,11 +280,11 @@ def resolve(
         origin = sources.get(spec.name, "default")
         try:
             value = spec.rule(spec.default() if spec.name not in raw else given)
-        except ValueError:
-            shown = f"{given!r} {_where(origin)}" if spec.name in raw else "(the default)"
-            problems.append(
-                Problem(spec.name, f"{spec.name} = {shown}: accepted values: {spec.accepted}")
+        except ValueError as err:
+            shown = (
+                f"{spec.show(given)!r} {_where(origin)}" if spec.name in raw else "(the default)"
             )
+            problems.append(Problem(spec.name, f"{spec.name} = {shown}: {why(spec, err)}"))
             values[spec.name] = None
             continue
         if (

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import dburl
+from .dburl import DatabaseURL
 from .filters import parse_duration
 
 MAX_STALE_AFTER_S = 100 * 365 * 86400.0
@@ -52,6 +54,25 @@ def to_path(value: Any) -> Path:
     raise ValueError(value)
 
 
+def to_database(value: Any) -> Path | DatabaseURL:
+    """A file path (as `to_path`), or a `postgresql://` URL, which is never taken for a file."""
+    if isinstance(value, DatabaseURL):
+        return value
+    if not dburl.is_url(value):
+        return to_path(value)
+    try:
+        url = dburl.parse(value)
+        if not dburl.extra_installed():
+            raise Refused(
+                "a PostgreSQL URL needs the plugin's postgresql extra: install it with "
+                f"{dburl.INSTALL} (or give a file path)"
+            )
+        dburl.validate(url)
+    except dburl.BadURL as err:
+        raise Refused(f"this URL cannot be used: {err}") from None
+    return url
+
+
 def to_node(value: Any) -> str:
     """A non-empty name, surrounding spaces dropped."""
     if isinstance(value, str) and value.strip():
@@ -72,13 +93,24 @@ def to_seconds(value: Any) -> float:
     return seconds
 
 
+class Refused(ValueError):
+    """A value a rule refuses for a reason of its own, which the message gives."""
+
+
+def why(spec: Key, err: ValueError) -> str:
+    """What to say about a value the rule of ``spec`` refused: the reason, else what it takes."""
+    if isinstance(err, Refused):
+        return str(err)
+    return f"accepted values: {spec.accepted}"
+
+
 def check(name: str, value: Any) -> Any:
     """`value` for key `name` by its rule; ValueError names the accepted values."""
     spec = SPEC[name]
     try:
         return spec.rule(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not accepted: use {spec.accepted}") from None
+    except ValueError as err:
+        raise ValueError(f"{spec.show(value)!r} is not accepted: {why(spec, err)}") from None
 
 
 def _hostname() -> str:
@@ -96,13 +128,15 @@ class Key:
     rule: Callable[[Any], Any]
     accepted: str
     shown_default: str
+    show: Callable[[Any], Any] = lambda value: value  # a given value as messages may show it
 
 
 BOOLEAN = "true or false (also 1/0, yes/no, on/off)"
 KEYS_SPEC = (
     Key("enabled", lambda: True, to_bool, BOOLEAN, "true"),
-    Key("database", lambda: "~/.vpo/stats.db", to_path, "a file path, such as ~/.vpo/stats.db",
-        "~/.vpo/stats.db"),
+    Key("database", lambda: "~/.vpo/stats.db", to_database,
+        "a file path, such as ~/.vpo/stats.db, or a PostgreSQL URL, such as "
+        "postgresql://vpo@db.example.lan/vpo_stats", "~/.vpo/stats.db", dburl.mask),
     Key("record_actions", lambda: True, to_bool, BOOLEAN, "true"),
     Key("record_performance", lambda: True, to_bool, BOOLEAN, "true"),
     Key("hash", lambda: "partial", to_hash, "off, partial or full", "partial"),
@@ -142,10 +176,16 @@ def settings_class() -> Any:
     class Settings(BaseSettings):
         """The effective plugin settings (section 6 of the contract)."""
 
-        model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+        # a value as given would show a URL's password in pydantic's message: rules name it
+        model_config = SettingsConfigDict(
+            extra="forbid",
+            validate_default=True,
+            hide_input_in_errors=True,
+            arbitrary_types_allowed=True,
+        )
 
         enabled: Annotated[bool, rule("enabled")] = default("enabled")
-        database: Annotated[Path, rule("database")] = default("database")
+        database: Annotated[Path | DatabaseURL, rule("database")] = default("database")
         record_actions: Annotated[bool, rule("record_actions")] = default("record_actions")
         record_performance: Annotated[bool, rule("record_performance")] = default(
             "record_performance"

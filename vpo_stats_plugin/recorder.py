@@ -16,6 +16,7 @@ from typing import Any
 
 from . import probe
 from .config import Settings
+from .dburl import as_database
 from .filters import iso, utcnow
 from .liveness import this_process
 from .models import Action, Job, Result, job_id, parse
@@ -44,7 +45,8 @@ class Recorder:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.database = Path(settings.database).expanduser().absolute()
+        database = as_database(settings.database)  # a URL stays a URL, never a file name
+        self.database = database.absolute() if isinstance(database, Path) else database
         self._live: dict[str, _Live] = {}
         self._writes = WriteQueue(
             self.database,

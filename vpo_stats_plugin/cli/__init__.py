@@ -17,6 +17,7 @@ from ..filters import STATUSES, WHEN_HELP
 
 if TYPE_CHECKING:
     from ..config import Resolved
+    from ..dburl import DatabaseURL
     from ..filters import Filters
     from ..store import Store
 
@@ -46,7 +47,7 @@ def as_typed_here(message: str) -> str:
 class StatsContext:
     """What the group hands its commands: the database path and, on demand, settings."""
 
-    def __init__(self, db: Path | None) -> None:
+    def __init__(self, db: str | None) -> None:
         self.db_option = db
         self._settings: Resolved | None = None
 
@@ -75,7 +76,7 @@ class StatsContext:
         return self.settings.sources
 
     @property
-    def database(self) -> Path:
+    def database(self) -> Path | DatabaseURL:
         return self.settings.database
 
     def open_store(self, *, create: bool = False, readonly: bool = False) -> Store:
@@ -209,13 +210,15 @@ def make_filters(**values: Any) -> Filters:
 @click.group(name="stats")
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The stats database. Default: VPO_STATS_DATABASE, else the `database` config key "
-    "(~/.vpo/stats.db).",
+    # text, not a Path: a postgresql:// URL must keep its `//`
+    type=click.Path(dir_okay=False),
+    metavar="FILE|URL",
+    help="The stats database: a SQLite file or a postgresql:// URL. Default: "
+    "VPO_STATS_DATABASE, else the `database` config key (~/.vpo/stats.db).",
 )
 @click.version_option(package_name="vpo-stats-plugin", prog_name="vpo-stats")
 @click.pass_context
-def stats(ctx: click.Context, db: Path | None) -> None:
+def stats(ctx: click.Context, db: str | None) -> None:
     """Statistics of the files VPO processed: space saved, tracks removed, failures, timing.
 
     \b

@@ -96,16 +96,20 @@ def status(ctx: Any, fmt: str) -> None:
 @pass_context
 @handle_errors
 def path(ctx: Any) -> None:
-    """Print the database path only (it need not exist yet).
+    """Print the database path only (it need not exist yet); a URL without its password.
 
     \b
     Examples:
       vpo-stats path
       sqlite3 "$(vpo-stats path)" .tables
     """
+    database = ctx.database
+    if not isinstance(database, Path):  # a URL: shown with its password masked
+        click.echo(str(database))
+        return
     # the bytes of the path as the file system has them, so scripts can use it even if not UTF-8
     sys.stdout.flush()
-    sys.stdout.buffer.write(os.fsencode(ctx.database) + b"\n")
+    sys.stdout.buffer.write(os.fsencode(database) + b"\n")
     sys.stdout.buffer.flush()
 
 

@@ -90,9 +90,9 @@ def serve(ctx: StatsContext, host: str, port: int) -> None:
 
     settings = ctx.settings
     app = make_root_app(settings, host)
-    database = Path(settings.database).expanduser()
-    where = f"database {database}"
-    if not database.exists():
+    database = settings.database
+    where = f"database {database}"  # a URL's str() masks its password
+    if isinstance(database, Path) and not database.expanduser().exists():
         where += ": none yet, the dashboard fills in once a host records runs"
 
     def announce(addresses: list[Any]) -> None:

@@ -24,9 +24,17 @@ from .connection import (
     merge_errors,
     read_fallback,
 )
+from .engines import is_server, open_server
 from .names import stored_name
 
-__all__ = ["Store", "empty_store", "open_readonly", "open_store", "stored_run_ids"]
+__all__ = [
+    "Store",
+    "empty_store",
+    "open_for_reading",
+    "open_readonly",
+    "open_store",
+    "stored_run_ids",
+]
 
 REAP_BUSY_MS = 200  # how long a read waits for the write lock to mark dead runs interrupted
 # SQLite result codes from a backup's source (busy, locked, corrupt, not a database), not its copy
@@ -271,6 +279,8 @@ def open_store(
     ``create=False`` is for readers: where there is no database yet (no file, an empty file,
     a SQLite file without our tables) it raises ``NoDatabase`` and creates nothing.
     """
+    if is_server(path):  # a URL: never a file of that name
+        return open_server(path, create=create, node=node, stale_after=stale_after)
     path = Path(path).expanduser().absolute()
     conn = connect(path, create=create, busy_timeout_ms=busy_timeout_ms)
     try:
@@ -292,6 +302,8 @@ def open_readonly(
     Raises NoDatabase when there is none, DatabaseUnusable for a file that is not ours or
     not at this version's schema (``open_store`` upgrades it).
     """
+    if is_server(path):  # a URL: never a file of that name
+        open_server(path)
     path = Path(path).expanduser().absolute()
     if not path.is_file():
         raise NoDatabase(path, f"there is no stats database at {path}")
@@ -319,6 +331,15 @@ def open_readonly(
     return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
 
 
+def open_for_reading(path: str | Path, **options: Any) -> Store:
+    """The store at ``path`` for a server's reader (the API, /metrics): where no database
+    exists yet, an empty one in memory, so that the answers are empty and no file is made."""
+    try:
+        return open_store(path, create=False, **options)
+    except NoDatabase:
+        return empty_store(path, **options)
+
+
 def empty_store(
     path: str | Path, *, node: str | None = None, stale_after: float = 86400.0
 ) -> Store:
@@ -335,6 +356,8 @@ def empty_store(
 def stored_run_ids(path: str | Path, run_ids: list[str]) -> set[str]:
     """Which of ``run_ids`` the database at ``path`` holds, read without writing a byte (none
     when there is no database yet): what a dry-run import compares with."""
+    if is_server(path):
+        open_server(path)
     path = Path(path).expanduser().absolute()
     if not path.exists() or path.stat().st_size == 0:
         return set()

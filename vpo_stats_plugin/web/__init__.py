@@ -7,11 +7,11 @@ A host mounts it with ``app.add_subapp("/stats", create_app())`` (entry point ``
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from ..dburl import as_database
 from .errors import error_middleware
 from .keys import DATABASE, METRICS, SETTINGS, STORE_OPTIONS
 from .metrics import MetricsExporter
@@ -29,7 +29,7 @@ def create_app(settings: Any = None) -> web.Application:
         settings = for_reading(warn=logging.getLogger("vpo_stats_plugin").warning)
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
-    app[DATABASE] = Path(settings.database).expanduser()
+    app[DATABASE] = as_database(settings.database)  # a Path, or a URL (never a file name)
     app[STORE_OPTIONS] = store_options(settings)
     app[METRICS] = MetricsExporter(app[DATABASE], app[STORE_OPTIONS])
     add_routes(app)

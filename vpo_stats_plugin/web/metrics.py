@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import StatsError
-from ..store import open_store
+from ..store import open_for_reading
 from ..store.rollups import DURATION_BOUNDS
 from .errors import error_response
 from .keys import METRICS
@@ -50,7 +50,7 @@ class MetricsExporter:
 
     def read(self) -> dict[str, Any]:
         """The store's metrics answer (one connection per scrape, as for every request)."""
-        store = open_store(self.database, **self.options)
+        store = open_for_reading(self.database, **self.options)
         try:
             return store.metrics()
         finally:

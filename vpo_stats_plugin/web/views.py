@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..errors import BadParameter
-from ..store import Store, empty_store, open_store
-from ..store.connection import NoDatabase
+from ..store import Store, open_for_reading
 from ..store.names import name_of
 from . import params
 from .codecs import codec_transitions
@@ -39,10 +38,7 @@ async def ask(request: web.Request, question: Callable[[Store], T]) -> T:
     options = request.config_dict[STORE_OPTIONS]
 
     def work() -> T:
-        try:
-            store = open_store(path, create=False, **options)
-        except NoDatabase:  # nothing recorded yet: empty answers, and no file made for them
-            store = empty_store(path, **options)
+        store = open_for_reading(path, **options)
         try:
             return question(store)
         finally:
