@@ -89,6 +89,17 @@ def run_host(spec: dict[str, Any], env: dict[str, str], timeout: float = 60) -> 
     return run
 
 
+def record_files(directory: Path, db: Path, policy: str, count: int) -> None:
+    """A host records ``count`` new small files of ``policy`` into ``db``, each one action."""
+    files = []
+    for n in range(count):
+        media = directory / f"late-{n}.mkv"
+        media.write_bytes(b"recorded after the preview %d" % n)
+        files.append(str(media))
+    host = run_host({"files": files, "policy": policy, "actions": 1}, host_env(db))
+    assert host.returncode == 0 and len(host.of("file")) == count, host.stderr
+
+
 def start_host(spec: dict[str, Any], env: dict[str, str]) -> subprocess.Popen[str]:
     """Start a host in the background (stdout piped, one JSON event per line)."""
     return subprocess.Popen(

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
-from hostproc import host_env, run_host
+from hostproc import record_files
 from web_history import (
     HOSTILE,
     POLICIES,
@@ -506,13 +506,7 @@ async def test_purge_refuses_when_a_host_recorded_runs_since_the_preview(
     (it used to delete 13)."""
     policy = "strip-foreign-audio"
     counted = await post(client, {"policy": policy})
-    files = []
-    for n in range(3):
-        media = tmp_path / f"late-{n}.mkv"
-        media.write_bytes(b"recorded after the preview %d" % n)
-        files.append(str(media))
-    host = run_host({"files": files, "policy": policy, "actions": 1}, host_env(db_path))
-    assert host.returncode == 0 and len(host.of("file")) == 3, host.stderr
+    record_files(tmp_path, db_path, policy, 3)
     confirm = {"policy": policy, "dry_run": False, "token": counted["token"]}
     refused = await post(client, confirm, status=409)
     assert set(refused) == {"error"}

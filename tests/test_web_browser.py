@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from aiohttp import web
-from hostproc import host_env, run_host
+from hostproc import record_files
 from playwright import sync_api
 from web_history import BASE, HOSTILE, fmt_bytes, make_history, record, serve_in_thread, stamp
 
@@ -300,13 +300,7 @@ def test_purge_refuses_when_runs_were_recorded_after_the_preview(
     page.tab.click("#purge-preview")
     page.tab.wait_for_selector("#purge-confirm:visible")
     assert page.text("#purge-confirm") == f"Delete {mine} runs"
-    files = []
-    for n in range(3):
-        media = tmp_path / f"late-{n}.mkv"
-        media.write_bytes(b"recorded after the preview %d" % n)
-        files.append(str(media))
-    host = run_host({"files": files, "policy": policy, "actions": 1}, host_env(db_path))
-    assert host.returncode == 0 and len(host.of("file")) == 3, host.stderr
+    record_files(tmp_path, db_path, policy, 3)
     page.tab.click("#purge-confirm")
     page.tab.wait_for_function(
         "() => document.querySelector('#purge-result').textContent.includes('preview')"
