@@ -393,30 +393,41 @@ class Expected:
         }
 
     @classmethod
-    def policy_row(cls, name: str | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def group_row(cls, key: str, name: str | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
         return {
-            "policy": name,
+            key: name,
             **cls.counts(runs),
             **cls.sizes(runs),
             "last_run_at": cls._stamp(runs, max),
         }
 
     @classmethod
-    def policies(
-        cls, runs: list[dict[str, Any]], filters: dict[str, Any], sort: str = "runs"
-    ) -> dict[str, Any]:
+    def grouped(cls, key: str, runs: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+        """One row per value of ``key`` (policy or node), ordered as ``--sort`` says."""
         groups: dict[str | None, list] = defaultdict(list)
         for r in runs:
-            groups[r["policy"]].append(r)
+            groups[r[key]].append(r)
         rows = sorted(
-            (cls.policy_row(name, items) for name, items in groups.items()),
-            key=lambda row: row["policy"] or "",
+            (cls.group_row(key, name, items) for name, items in groups.items()),
+            key=lambda row: row[key] or "",
         )
         if sort == "runs":
             rows.sort(key=lambda row: -row["runs"])
         elif sort == "saved":
             rows.sort(key=lambda row: -row["saved_bytes"])
-        return {"policies": rows, "filters": filters}
+        return rows
+
+    @classmethod
+    def policies(
+        cls, runs: list[dict[str, Any]], filters: dict[str, Any], sort: str = "runs"
+    ) -> dict[str, Any]:
+        return {"policies": cls.grouped("policy", runs, sort), "filters": filters}
+
+    @classmethod
+    def nodes(
+        cls, runs: list[dict[str, Any]], filters: dict[str, Any], sort: str = "runs"
+    ) -> dict[str, Any]:
+        return {"nodes": cls.grouped("node", runs, sort), "filters": filters}
 
     @classmethod
     def policy(cls, name: str, runs: list[dict[str, Any]], filters: dict) -> dict[str, Any]:
@@ -428,7 +439,7 @@ class Expected:
                 entry["count"] += 1
                 entry["failed"] += 0 if a["success"] else 1
         actions = sorted(types.values(), key=lambda a: (-a["count"], a["type"] or ""))
-        return {**cls.policy_row(name, mine), "actions": actions, "filters": filters}
+        return {**cls.group_row("policy", name, mine), "actions": actions, "filters": filters}
 
     @staticmethod
     def period(moment: datetime, by: str) -> str:

@@ -126,16 +126,16 @@ def check_against_cli(
                 policy=policy,
                 node=node,
             )
-    from vpo_stats_plugin.cli import standalone_group
-
-    if "nodes" in standalone_group().commands:  # `vpo-stats nodes`, once this build has it
-        for row in cli("nodes")["nodes"]:
-            for status in FINISHED:
-                assert (
-                    total(samples, "vpo_stats_runs_total", node=row["node"], status=status)
-                    == row[status]
-                )
-            assert total(samples, "vpo_stats_saved_bytes", node=row["node"]) == row["saved_bytes"]
+    rows = cli("nodes")["nodes"]
+    assert {r["node"] for r in rows} == nodes
+    for row in rows:
+        node = row["node"]
+        for status in FINISHED:
+            assert total(samples, "vpo_stats_runs_total", node=node, status=status) == row[status]
+        assert samples[("vpo_stats_runs_running", (("node", node),))] == row["running"], node
+        for field in ("size_before_bytes", "size_after_bytes", "saved_bytes"):
+            name = "vpo_stats_saved_bytes" if field == "saved_bytes" else f"vpo_stats_{field}_total"
+            assert total(samples, name, node=node) == row[field], (node, field)
 
 
 def check_buckets(samples: Samples, runs: list[dict[str, Any]]) -> None:

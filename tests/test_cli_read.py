@@ -247,6 +247,50 @@ def test_policies_filtered(world: World, runner: Any) -> None:
         assert body == e.policies(e.select(**chosen), filters(**chosen)), args
 
 
+@pytest.mark.parametrize("sort", ["runs", "saved", "name"])
+def test_nodes(world: World, runner: Any, sort: str) -> None:
+    e = world.expected
+    body = json_of(invoke(runner, world.db, "nodes", "--sort", sort, "--format", "json"))
+    assert body == e.nodes(e.runs, filters(), sort)
+    assert len(body["nodes"]) >= 3, "the history has several nodes"
+
+
+def test_nodes_filtered(world: World, runner: Any) -> None:
+    e = world.expected
+    for args, chosen, echoed in _when_cases(world):
+        body = json_of(invoke(runner, world.db, "nodes", *args, "--format", "json"))
+        assert body == e.nodes(e.select(**chosen), filters(**echoed)), args
+    for args, chosen in SIMPLE:
+        body = json_of(invoke(runner, world.db, "nodes", *args, "--format", "json"))
+        assert body == e.nodes(e.select(**chosen), filters(**chosen)), args
+
+
+def test_nodes_agree_with_summary(world: World, runner: Any) -> None:
+    """Each node's row is the summary with that node as the filter."""
+    rows = json_of(invoke(runner, world.db, "nodes", "--format", "json"))["nodes"]
+    for row in rows:
+        one = json_of(
+            invoke(runner, world.db, "summary", "--node", row["node"], "--format", "json")
+        )
+        for key in ("runs", "succeeded", "failed", "interrupted", "running", "saved_bytes"):
+            assert row[key] == one[key], (row["node"], key)
+    total = json_of(invoke(runner, world.db, "summary", "--format", "json"))
+    assert sum(r["runs"] for r in rows) == total["runs"]
+
+
+def test_nodes_table_and_csv(world: World, runner: Any) -> None:
+    e = world.expected.nodes(world.expected.runs, filters())["nodes"]
+    table = invoke(runner, world.db, "nodes")
+    assert table.exit_code == 0, table.output
+    for row in e:
+        assert row["node"] in table.output
+    lines = invoke(runner, world.db, "nodes", "--format", "csv").output.splitlines()
+    assert lines[0].split(",")[:3] == ["node", "runs", "succeeded"]
+    assert len(lines) == 1 + len(e)
+    empty = invoke(runner, world.db, "nodes", "--policy", "no such policy", "--format", "csv")
+    assert empty.output.splitlines() == [lines[0]], "an empty answer still has its header"
+
+
 @pytest.mark.parametrize("name", ["english", *POLICIES[:3]])
 def test_one_policy(world: World, runner: Any, name: str) -> None:
     e = world.expected

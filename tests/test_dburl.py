@@ -165,6 +165,8 @@ def test_shown_with_the_password_masked(text: str, shown: str) -> None:
         f"postgresql://u:{SECRET}%zz@h/d",
         f"postgresql://h/d?password={SECRET}=x",
         f"mysql://u:{SECRET}@h/d",
+        f"postgresql:/u:{SECRET}@h/d",  # one slash: what a Path makes of a URL
+        f"Postgres:u:{SECRET}@h/d",
     ],
 )
 def test_a_url_that_cannot_be_used_is_refused_without_its_password(text: str) -> None:
@@ -188,6 +190,20 @@ def test_server_names_the_database_host_port_and_user_only() -> None:
     assert parse("postgresql:///s?host=/run/pg").server == (
         "PostgreSQL database s on the socket in /run/pg"
     )
+
+
+def test_a_url_with_one_slash_is_a_bad_url_not_a_file(tmp_path: Path) -> None:
+    """str(Path("postgresql://u:pw@h/d")) is "postgresql:/u:pw@h/d": a SQLite file there kept
+    the password in a directory name."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VPO_")}
+    env["HOME"] = str(cwd)
+    env["VPO_STATS_DATABASE"] = f"postgresql:/u:{SECRET}@127.0.0.1:1/stats"
+    done = _cli(cwd, env, ["summary"], psycopg=True)
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    assert "postgresql:// (two slashes)" in done.stderr and SECRET not in done.stderr
+    assert os.listdir(cwd) == []
 
 
 def test_as_database_keeps_paths_and_urls_apart(tmp_path: Path) -> None:

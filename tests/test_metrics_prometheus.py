@@ -198,12 +198,16 @@ def test_prometheus_sums_equal_the_cli(stack: dict[str, Any]) -> None:
         for r in query(api, f"sum by (node) (vpo_stats_saved_bytes{{{job}}})")
     }
     assert set(by_node) == set(saved) == set(NODES)
+    rows = {r["node"]: r for r in cli(stack, "nodes")["nodes"]}
+    assert set(rows) == set(NODES)
     for node in NODES:
         mine = cli(stack, "summary", "--node", node)
         assert by_node[node] == mine["succeeded"] + mine["failed"] + mine["interrupted"], node
-        assert saved[node] == mine["saved_bytes"], node
+        row = rows[node]  # `vpo-stats nodes` says the same
+        assert by_node[node] == row["succeeded"] + row["failed"] + row["interrupted"], node
+        assert saved[node] == mine["saved_bytes"] == row["saved_bytes"], node
         running = scalar(api, f'vpo_stats_runs_running{{{job}, node="{node}"}}')
-        assert running == mine["running"], node
+        assert running == mine["running"] == row["running"], node
 
 
 def test_prometheus_histogram_quantiles_follow_the_buckets(stack: dict[str, Any]) -> None:

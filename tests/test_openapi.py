@@ -176,7 +176,7 @@ WHEN = st.one_of(
 
 
 @given(
-    route=st.sampled_from(["summary", "policies", "recent", "trend", "codecs"]),
+    route=st.sampled_from(["summary", "policies", "nodes", "recent", "trend", "codecs"]),
     since=st.none() | WHEN,
     until=st.none() | st.dates(date(2026, 3, 20), date(2100, 1, 1)).map(date.isoformat),
     policy=st.none() | st.text(min_size=1, max_size=30),

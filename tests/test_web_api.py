@@ -71,6 +71,7 @@ async def test_empty_database_answers_zeros(client: Any) -> None:
     body = await get_json(client, "/api/summary")
     assert body["runs"] == 0 and body["saved_bytes"] == 0 and body["first_run_at"] is None
     assert (await get_json(client, "/api/policies"))["policies"] == []
+    assert (await get_json(client, "/api/nodes"))["nodes"] == []
     assert (await get_json(client, "/api/recent"))["runs"] == []
     assert (await get_json(client, "/api/trend"))["points"] == []
     assert (await get_json(client, "/api/codecs"))["transitions"] == []
@@ -305,6 +306,12 @@ async def test_codec_transitions(client: Any, history: list[dict]) -> None:
             "/api/policies",
             {"sort": "saved", "node": "node-a"},
         ),
+        (["nodes"], "/api/nodes", {}),
+        (
+            ["nodes", "--sort", "saved", "--policy", "hevc-everything", "--since", "2026-03-06"],
+            "/api/nodes",
+            {"sort": "saved", "policy": "hevc-everything", "since": "2026-03-06"},
+        ),
         (["policy", "hevc-everything"], "/api/policies/hevc-everything", {}),
         (
             ["recent", "--limit", "7", "--status", "succeeded"],
@@ -361,6 +368,8 @@ BAD_QUERIES = [
     ("/api/trend", {"by": ""}, "by"),
     ("/api/recent", {"limit": ""}, "limit"),
     ("/api/policies", {"sort": "size"}, "sort"),
+    ("/api/nodes", {"sort": "size"}, "sort"),
+    ("/api/nodes", {"status": "done"}, "status"),
     ("/api/summary", {"status": "done"}, "status"),
     ("/api/summary", {"since": "yesterday"}, "since"),
     ("/api/summary", {"until": "2026-13-40"}, "until"),
@@ -604,7 +613,7 @@ async def test_a_deeply_nested_purge_body_is_400(
     assert (await get_json(client, "/api/summary"))["runs"] == len(history)
 
 
-@pytest.mark.parametrize("route", ["summary", "policies", "recent", "trend", "codecs"])
+@pytest.mark.parametrize("route", ["summary", "policies", "nodes", "recent", "trend", "codecs"])
 async def test_a_range_that_ends_before_it_starts_selects_nothing(
     client: Any, history: list[dict], route: str
 ) -> None:
@@ -615,7 +624,7 @@ async def test_a_range_that_ends_before_it_starts_selects_nothing(
     else:
         assert (
             body[
-                {"policies": "policies", "recent": "runs", "trend": "points"}.get(
+                {"policies": "policies", "nodes": "nodes", "recent": "runs", "trend": "points"}.get(
                     route, "transitions"
                 )
             ]
@@ -741,7 +750,8 @@ def test_vendored_chart_library_is_recorded() -> None:
 
 
 async def test_many_requests_at_once(client: Any, history: list[dict]) -> None:
-    urls = ["/api/summary", "/api/policies", "/api/recent", "/api/trend?by=week", "/api/codecs"]
+    urls = ["/api/summary", "/api/policies", "/api/nodes", "/api/recent", "/api/trend?by=week"]
+    urls.append("/api/codecs")
     started = time.perf_counter()
     answers = await asyncio.gather(*(client.get(urls[i % len(urls)]) for i in range(100)))
     elapsed = time.perf_counter() - started

@@ -576,3 +576,38 @@ def test_the_policy_field_switches_the_policy_view(browser: Any, dashboard: str)
     page.settle()
     assert page.tab.locator("#view-overview").is_visible() and "name=" not in page.tab.url
     assert page.problems == []
+
+
+def test_nodes_table_filters_by_node(
+    browser: Any, dashboard: str, history: list[dict], db_path: Path
+) -> None:
+    """Each node's row equals the API's; choosing one scopes every section to it."""
+    extra = {**history[0], "id": "0f6c2d3e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "node": HOSTILE}
+    record(db_path, [extra])
+    page = Page(browser, dashboard)
+    page.open()
+    tab = page.tab
+    nodes = api(dashboard, "api/nodes")["nodes"]
+    assert {n["node"] for n in nodes} == {"node-a", "node-b", HOSTILE}
+    rows = tab.locator("#nodes-table tbody tr")
+    assert rows.count() == len(nodes)
+    for i, node in enumerate(nodes):  # the API's order: most runs first
+        cells = rows.nth(i).locator("td")
+        assert cells.nth(0).text_content() == node["node"]  # the hostile name as text
+        assert cells.nth(1).text_content() == f"{node['runs']:,}"
+        assert cells.nth(2).text_content() == f"{node['failed']:,}"
+        assert cells.nth(4).text_content() == f"{node['running']:,}"
+        assert cells.nth(5).text_content() == fmt_bytes(node["saved_bytes"])
+    assert tab.evaluate("() => window.__pwned") is None and tab.locator("img").count() == 0
+
+    # choose node-b: the URL, the filter form, the cards and the tables follow it
+    tab.locator("#nodes-table tbody a", has_text="node-b").click()
+    page.settle()
+    assert "node=node-b" in tab.url
+    assert tab.locator('#filters input[name="node"]').input_value() == "node-b"
+    only_b = api(dashboard, "api/summary", {"node": "node-b"})
+    assert only_b["runs"] == sum(r["node"] == "node-b" for r in history)
+    check_headline(page, only_b)
+    assert tab.locator("#nodes-table tbody tr").count() == 1
+    assert tab.locator("#recent-table tbody tr").count() == min(25, only_b["runs"])
+    assert page.problems == []

@@ -21,6 +21,8 @@ MASK = "***"
 SECRET_KEYS = frozenset({"password", "sslpassword"})  # query options that hold a secret
 
 _URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://")
+# `postgresql:/...` (one slash, as a Path makes of a URL) is a mistyped URL, never a file name
+_PG_SCHEME = re.compile(r"\s*postgres(?:ql)?:", re.IGNORECASE)
 _USER_END, _HOST_END, _PORT_END = (re.compile(p) for p in (r"[@/]", r"[:/?,]|\Z", r"[/?,]|\Z"))
 
 
@@ -29,8 +31,11 @@ class BadURL(ValueError):
 
 
 def is_url(value: Any) -> bool:
-    """Whether ``value`` is text of the form ``scheme://...`` (so never a file name)."""
-    return isinstance(value, str) and _URL.match(value) is not None
+    """Whether ``value`` is text of the form ``scheme://...`` or ``postgresql:...`` (so never
+    a file name)."""
+    return isinstance(value, str) and (
+        _URL.match(value) is not None or _PG_SCHEME.match(value) is not None
+    )
 
 
 def extra_installed() -> bool:
@@ -128,13 +133,16 @@ def mask(value: Any) -> Any:
 
 
 def _mask_unparsed(text: str) -> str:
-    """A URL that does not parse, shown without anything that could be a secret."""
-    scheme, _, rest = text.strip().partition("://")
+    """A URL that does not parse, shown without anything that could be a secret (its scheme
+    and slashes as written)."""
+    scheme, _, rest = text.strip().partition(":")
+    slashes = rest[: len(rest) - len(rest.lstrip("/"))]
+    rest = rest[len(slashes) :]
     if "@" in rest:
         rest = f"{MASK}@{rest.rpartition('@')[2]}"
     if "?" in rest:
         rest = rest.partition("?")[0] + "?..."
-    return f"{scheme}://{rest}"
+    return f"{scheme}:{slashes}{rest}"
 
 
 def _raw_secrets(text: str) -> list[str]:
@@ -154,6 +162,11 @@ def parse(text: str) -> DatabaseURL:
     """
     if not is_url(text):
         raise BadURL("not a URL")
+    if _URL.match(text) is None:
+        raise BadURL(
+            "a PostgreSQL URL starts with postgresql:// (two slashes), for example "
+            "postgresql://vpo_stats@db.example:5432/vpo_stats"
+        )
     stripped = text.strip()
     scheme = stripped.partition("://")[0]
     if scheme.lower() not in SCHEMES:

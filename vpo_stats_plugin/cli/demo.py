@@ -132,6 +132,7 @@ def demo(directory: Path | None, files: int, serve: bool, port: int, reset: bool
         f"  vpo-stats --db {quoted} recent            newest runs, with their ids\n"
         f"  vpo-stats --db {quoted} detail RUN_ID     one run: actions and phases\n"
         f"  vpo-stats --db {quoted} policies          per-policy totals\n"
+        f"  vpo-stats --db {quoted} nodes             per-node totals (one per machine)\n"
         f"  vpo-stats --db {quoted} serve             dashboard: "
         f"http://127.0.0.1:{DEFAULT_PORT}/stats/\n"
         f"  VPO_STATS_DATABASE={quoted} python -m vpo_stats_plugin.refhost stats summary"

@@ -1,4 +1,4 @@
-"""Reading commands: summary, policies, policy, recent, file, detail, trend."""
+"""Reading commands: summary, policies, policy, nodes, recent, file, detail, trend."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from . import filter_options, handle_errors, make_filters, output_options, pass_
 from .output import emit
 from .render import (
     render_detail,
+    render_nodes,
     render_policies,
     render_policy,
     render_run_list,
@@ -23,6 +24,7 @@ POLICY_COLUMNS = (
     "policy", "runs", "succeeded", "failed", "interrupted", "running", "size_before_bytes",
     "size_after_bytes", "saved_bytes", "saved_percent", "last_run_at",
 )  # fmt: skip
+NODE_COLUMNS = ("node", *POLICY_COLUMNS[1:])
 TREND_COLUMNS = (
     "period", "runs", "succeeded", "failed", "interrupted", "running", "size_before_bytes",
     "size_after_bytes", "saved_bytes",
@@ -118,6 +120,30 @@ def policy(ctx: Any, name: str | None, sort: str, fmt: str, **filters: Any) -> N
             return
         body = store.policy(name, chosen)
     emit(body, fmt, render_policy, lambda b: [b], (*POLICY_COLUMNS, "actions"))
+
+
+@click.command()
+@SORT_OPTION
+@filter_options
+@output_options
+@pass_context
+@handle_errors
+def nodes(ctx: Any, sort: str, fmt: str, **filters: Any) -> None:
+    """One row per node (machine): runs by status, bytes before and after, space saved.
+
+    A node is the name each machine records its runs under (the `node` setting, its host name
+    by default); several nodes share one history through a PostgreSQL server.
+
+    \b
+    Examples:
+      vpo-stats nodes
+      vpo-stats nodes --since 7d --sort saved
+      vpo-stats nodes --policy anime --format csv
+    """
+    chosen = make_filters(**filters)
+    with ctx.open_store() as store:
+        body = store.nodes(chosen, sort)
+    emit(body, fmt, render_nodes, lambda b: b["nodes"], NODE_COLUMNS)
 
 
 def _emit_runs(body: dict[str, Any], fmt: str) -> None:
@@ -229,4 +255,4 @@ def trend(ctx: Any, by: str, fmt: str, **filters: Any) -> None:
     emit(body, fmt, render_trend, lambda b: b["points"], TREND_COLUMNS)
 
 
-COMMANDS = (summary, policies, policy, recent, file_history, detail, trend)
+COMMANDS = (summary, policies, policy, nodes, recent, file_history, detail, trend)

@@ -124,6 +124,30 @@ def render_policies(body: dict[str, Any]) -> str:
     ) + _filters_note(body)
 
 
+def render_nodes(body: dict[str, Any]) -> str:
+    """Nodes as a table."""
+    if not body["nodes"]:
+        return _empty(body)
+    return table(
+        ["node", "runs", "ok", "failed", "interrupted", "running", "saved", "saved %", "last run"],
+        [
+            [
+                "(none)" if r["node"] is None else clean(r["node"]),
+                r["runs"],
+                r["succeeded"],
+                _red(r["failed"]),
+                r["interrupted"],
+                r["running"],
+                human_bytes(r["saved_bytes"]),
+                _percent(r["saved_percent"]),
+                human_time(r["last_run_at"]),
+            ]
+            for r in body["nodes"]
+        ],
+        right=(1, 2, 3, 4, 5, 6, 7),
+    ) + _filters_note(body)
+
+
 def render_policy(body: dict[str, Any]) -> str:
     """One policy's totals and its actions by type."""
     head = pairs(

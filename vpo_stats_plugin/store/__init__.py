@@ -94,6 +94,10 @@ class Store:
     def policies(self, filters: Filters, sort: str = "runs") -> dict[str, Any]:
         return self._read(reads.policies, filters, sort)
 
+    def nodes(self, filters: Filters, sort: str = "runs") -> dict[str, Any]:
+        """One row per node, from the rollups (``vpo-stats nodes``, ``GET /api/nodes``)."""
+        return self._read(reads.nodes, filters, sort)
+
     def policy(self, name: str, filters: Filters) -> dict[str, Any]:
         return self._read(reads.policy, name, filters)
 

@@ -129,9 +129,9 @@ def summary(conn: sqlite3.Connection, filters: Filters) -> dict[str, Any]:
     }
 
 
-def _policy_row(name: str | None, t: dict[str, Any]) -> dict[str, Any]:
+def _group_row(key: str, name: str | None, t: dict[str, Any]) -> dict[str, Any]:
     return {
-        "policy": name,
+        key: name,
         "runs": t["runs"],
         "succeeded": t["succeeded"],
         "failed": t["failed"],
@@ -142,20 +142,32 @@ def _policy_row(name: str | None, t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def policies(conn: sqlite3.Connection, filters: Filters, sort: str = "runs") -> dict[str, Any]:
-    """One row per policy."""
+def _grouped(
+    conn: sqlite3.Connection, filters: Filters, key: str, sort: str
+) -> list[dict[str, Any]]:
+    """One row per value of ``key`` (policy or node), in the order ``sort`` names."""
     if sort not in SORTS:
         raise BadParameter("sort", f"{sort!r} is not one of {', '.join(SORTS)}")
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in aggregate.totals(conn, filters, ("policy", "status")):
-        grouped.setdefault(row["policy"], []).append(row)
-    rows = [_policy_row(name or None, _by_status(items)) for name, items in grouped.items()]
-    rows.sort(key=lambda r: r["policy"] or "")
+    for row in aggregate.totals(conn, filters, (key, "status")):
+        grouped.setdefault(row[key], []).append(row)
+    rows = [_group_row(key, name or None, _by_status(items)) for name, items in grouped.items()]
+    rows.sort(key=lambda r: r[key] or "")
     if sort == "runs":
         rows.sort(key=lambda r: r["runs"], reverse=True)
     elif sort == "saved":
         rows.sort(key=lambda r: r["saved_bytes"], reverse=True)
-    return {"policies": rows, "filters": filters.as_json()}
+    return rows
+
+
+def policies(conn: sqlite3.Connection, filters: Filters, sort: str = "runs") -> dict[str, Any]:
+    """One row per policy."""
+    return {"policies": _grouped(conn, filters, "policy", sort), "filters": filters.as_json()}
+
+
+def nodes(conn: sqlite3.Connection, filters: Filters, sort: str = "runs") -> dict[str, Any]:
+    """One row per node (the machine that recorded the runs)."""
+    return {"nodes": _grouped(conn, filters, "node", sort), "filters": filters.as_json()}
 
 
 def policy(conn: sqlite3.Connection, name: str, filters: Filters) -> dict[str, Any]:
@@ -173,7 +185,7 @@ def policy(conn: sqlite3.Connection, name: str, filters: Filters) -> dict[str, A
     actions = aggregate.action_totals(conn, scoped)
     actions.sort(key=lambda a: (-a["count"], a["type"]))
     return {
-        **_policy_row(name, t),
+        **_group_row("policy", name, t),
         "actions": [
             {"type": a["type"] or None, "count": a["count"], "failed": a["failed"]} for a in actions
         ],

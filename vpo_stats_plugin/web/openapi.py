@@ -152,6 +152,10 @@ POLICY_PROPS: dict[str, Schema] = {
     **SIZE_PROPS,
     "last_run_at": _n(TIME),
 }
+NODE_PROPS: dict[str, Schema] = {
+    "node": _n(STR),
+    **{k: v for k, v in POLICY_PROPS.items() if k != "policy"},
+}
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": {"type": "string", "description": "what went wrong and what to do"}}),
     "Filters": FILTERS,
@@ -191,6 +195,10 @@ SCHEMAS: dict[str, Schema] = {
     "PolicyRow": _obj(POLICY_PROPS),
     "PolicyList": _obj(
         {"policies": {"type": "array", "items": _ref("PolicyRow")}, "filters": _ref("Filters")}
+    ),
+    "NodeRow": _obj(NODE_PROPS, "the runs one node (machine) recorded"),
+    "NodeList": _obj(
+        {"nodes": {"type": "array", "items": _ref("NodeRow")}, "filters": _ref("Filters")}
     ),
     "PolicyDetail": _obj(
         {
@@ -411,6 +419,9 @@ def paths() -> dict[str, Schema]:
         ),
         "/api/policies": _get(
             "policies", "One row per policy", "PolicyList", [*FILTER_REFS, _p("sort")], 400
+        ),
+        "/api/nodes": _get(
+            "nodes", "One row per node", "NodeList", [*FILTER_REFS, _p("sort")], 400
         ),
         "/api/policies/{name}": _get(
             "policy",

@@ -16,6 +16,7 @@ def add_routes(app: web.Application) -> None:
             web.get("/api/policies", views.policies, name="policies"),
             web.get("/api/policies/{name}", views.policy, name="policy"),
             web.get("/api/policy", views.policy_by_query, name="policy-by-query"),
+            web.get("/api/nodes", views.nodes, name="nodes"),
             web.get("/api/recent", views.recent, name="recent"),
             web.get("/api/trend", views.trend, name="trend"),
             web.get("/api/codecs", views.codecs, name="codecs"),

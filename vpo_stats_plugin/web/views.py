@@ -82,6 +82,13 @@ async def policies(request: web.Request) -> web.Response:
     return answer(await ask(request, lambda store: store.policies(filters, sort=sort)))
 
 
+async def nodes(request: web.Request) -> web.Response:
+    """``GET /api/nodes``: one row per node."""
+    filters = params.filters_from_query(request.query)
+    sort = params.choice_from_query(request.query, "sort", params.SORT_CHOICES, "runs")
+    return answer(await ask(request, lambda store: store.nodes(filters, sort=sort)))
+
+
 async def policy(request: web.Request) -> web.Response:
     """``GET /api/policies/{name}``: one policy's totals and its actions by type."""
     return await one_policy(request, request.match_info["name"], "the path")

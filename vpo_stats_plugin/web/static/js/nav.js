@@ -103,3 +103,9 @@ export function policyLink(name) {
   // the policy view is scoped to its policy: a policy filter would contradict it
   return link(name, pageHref({ view: "policy", name: name, policy: null }));
 }
+
+export function nodeLink(name) {
+  if (name === null || name === undefined) return h("span", { class: "muted" }, "(no node)");
+  // a node is a filter, not a view of its own: the same page, scoped to it
+  return link(name, currentHref({ node: name }), { title: "Show only the runs of " + name });
+}

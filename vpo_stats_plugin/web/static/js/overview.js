@@ -1,9 +1,9 @@
-/* The overview: headline cards, trend, policies, codecs, tracks removed, recent runs. */
+/* The overview: headline cards, trend, policies, nodes, codecs, tracks removed, recent runs. */
 
 import { autoPeriod, bytesAxis, bytesTooltip, COLORS, drawChart, fillPeriods } from "./charts.js";
 import { $, clear, h, notice, setText, state } from "./dom.js";
 import { fmtBytes, fmtDuration, fmtInt, fmtPct, fmtTime, shorten } from "./format.js";
-import { api, filterParams, isCurrent, policyLink } from "./nav.js";
+import { api, filterParams, isCurrent, nodeLink, policyLink } from "./nav.js";
 import { updatePurgeScope } from "./purge.js";
 import { fillRuns } from "./runs.js";
 
@@ -17,6 +17,7 @@ var TOP_POLICIES = 15;
 var SECTION_PARTS = {
   trend: ["chart-saved", "chart-runs"],
   policies: ["#policies-table", "chart-policies"],
+  nodes: ["#nodes-table"],
   codecs: ["#codecs-table"],
   tracks: ["chart-tracks"],
   recent: ["#recent-table"],
@@ -198,6 +199,25 @@ function renderPolicies(list) {
   });
 }
 
+function renderNodes(list) {
+  var body = $("#nodes-table tbody");
+  clear(body);
+  list.nodes.forEach(function (n) {
+    var tr = h("tr", { class: n.failed ? "has-failures" : "" });
+    tr.appendChild(h("td", { class: "node" }, nodeLink(n.node)));
+    tr.appendChild(h("td", { class: "num" }, fmtInt(n.runs)));
+    tr.appendChild(h("td", { class: "num" + (n.failed ? " bad" : "") }, fmtInt(n.failed)));
+    tr.appendChild(h("td", { class: "num" }, fmtInt(n.interrupted)));
+    tr.appendChild(h("td", { class: "num" }, fmtInt(n.running)));
+    tr.appendChild(h("td", { class: "num", title: fmtInt(n.saved_bytes) + " bytes" }, fmtBytes(n.saved_bytes)));
+    tr.appendChild(h("td", { class: "num" }, fmtPct(n.saved_percent)));
+    tr.appendChild(h("td", null, fmtTime(n.last_run_at)));
+    body.appendChild(tr);
+  });
+  $("#nodes-table").hidden = list.nodes.length === 0;
+  state("nodes", list.nodes.length ? "" : "No node has runs here yet.");
+}
+
 function renderCodecs(data) {
   var body = $("#codecs-table tbody");
   clear(body);
@@ -292,6 +312,11 @@ export function loadOverview(p, mine) {
       if (isCurrent(mine)) renderPolicies(list);
     })
     .catch(failed("policies"));
+  api("api/nodes", filters)
+    .then(function (list) {
+      if (isCurrent(mine)) renderNodes(list);
+    })
+    .catch(failed("nodes"));
   api("api/codecs", filters)
     .then(function (data) {
       if (isCurrent(mine)) renderCodecs(data);
