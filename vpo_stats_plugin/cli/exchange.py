@@ -37,6 +37,7 @@ _BOOLS = {"video_transcode_skipped"}
 _JSON = {"actions", "phases"}
 _SNIFF = 64 * 1024
 BATCH_SIZE = 2000
+MAX_LISTED = 50  # skipped lines named one by one; the rest are counted
 
 
 class _Progress:
@@ -245,20 +246,27 @@ class _Reader:
             start = reader.line_num + 1
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def _check_source(file: Path, head: bytes) -> None:
-    """Refuse at once what is plainly not an export: a database, a binary file."""
-    if head.startswith(b"SQLite format 3\x00"):
-        raise DatabaseUnusable(
-            f"{file} is a SQLite database, not an export: copy a stats database with "
-            "`vpo-stats backup`, or read VPO's own with `vpo-stats import-vpo`"
-        )
+    """Refuse at once what is plainly not an export: a binary file."""
     if b"\x00" in head:
-        raise DatabaseUnusable(f"{file} is a binary file, not an export (ndjson or csv)")
+        raise DatabaseUnusable(
+            f"{file} is a binary file, neither an export (ndjson or csv) nor a stats database"
+        )
 
 
 @click.command(name="import")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@format_option(("auto", "ndjson", "csv"), "auto: csv for a .csv file, else ndjson.", default="auto")
+@click.argument(
+    "file", metavar="SOURCE", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path)
+)
+@format_option(
+    ("auto", "ndjson", "csv"),
+    "Of an export: auto is csv for a .csv file, else ndjson (a stats database is recognised "
+    "whatever this says).",
+    default="auto",
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 100_000),
@@ -269,18 +277,23 @@ def _check_source(file: Path, head: bytes) -> None:
 @pass_context
 @handle_errors
 def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
-    """Load runs from an export; a run already present (same id) is skipped, so it is safe to repeat.
+    """Load runs from an export or another stats database; a run already present (same id) is
+    skipped, so it is safe to repeat.
 
-    FILE is what `vpo-stats export` wrote (ndjson or csv), or - for standard input. Runs go in
-    batches, each in one transaction, with a running count on a terminal. A line that
-    is not a valid run is reported with its line number and skipped whole; the others are
-    imported, and the exit status is then 1. Exit status 65 when FILE is not an export at all,
-    66 when it does not exist.
+    SOURCE is what `vpo-stats export` wrote (ndjson or csv), - for standard input, or
+    another stats database: a SQLite file this plugin made (a node's stats.db, a `backup`),
+    read in one snapshot and never written, its runs with their actions and phases. This is
+    how histories from several machines are merged, or a history moved to another database.
+    Runs go in batches, each in one transaction, with a running count on a terminal. A line
+    that is not a valid run is reported with its line number and skipped whole; the others
+    are imported, and the exit status is then 1. Exit status 65 when SOURCE is neither an
+    export nor a stats database, 66 when it does not exist.
 
     \b
     Examples:
       vpo-stats import history.ndjson
       vpo-stats --db merged.db import nas-1.ndjson
+      vpo-stats --db merged.db import /mnt/nas-1/.vpo/stats.db
       vpo-stats import 2026.csv
       ssh nas vpo-stats export | vpo-stats import -
     """
@@ -291,7 +304,8 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
         file = file.expanduser()
         if not file.exists():
             raise InputMissing(
-                f"{file} does not exist: give the path of a file made by `vpo-stats export`"
+                f"{file} does not exist: give the path of a file made by `vpo-stats export`, "
+                "or of another stats database"
             )
     try:
         raw: Any = sys.stdin.buffer if is_stdin else file.open("rb", buffering=_SNIFF)
@@ -299,7 +313,16 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
         raise StatsError(f"cannot read {file}: {err.strerror or err}") from None
     try:
         handle = io.BufferedReader(raw, buffer_size=_SNIFF) if is_stdin else raw
-        _check_source(file, handle.peek(_SNIFF)[:_SNIFF])
+        head = handle.peek(_SNIFF)[:_SNIFF]
+        if head.startswith(SQLITE_HEADER) and not is_stdin:
+            raw.close()
+            _import_database(ctx, file, batch_size)
+            return
+        if head.startswith(SQLITE_HEADER):
+            raise DatabaseUnusable(
+                "standard input is a SQLite database: give a stats database by its path"
+            )
+        _check_source(file, head)
         reader = _Reader(handle, fmt, batch_size)
         progress = _Progress("imported")
         skipped: list[tuple[int | None, str]] = []
@@ -324,9 +347,11 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
         if not is_stdin:
             raw.close()
     problems = sorted([(line, why) for line, why in reader.bad] + skipped, key=lambda p: p[0] or 0)
-    for line, why in problems:
+    for line, why in problems[:MAX_LISTED]:
         where = f"line {line}" if line is not None else "a run"
         click.echo(f"skipped {where}: {why}", err=True)
+    if len(problems) > MAX_LISTED:
+        click.echo(f"... and {len(problems) - MAX_LISTED} more lines skipped", err=True)
     considered = counts["read"] + len(reader.bad)
     click.echo(
         f"{plural(considered, 'run')} read from {file if not is_stdin else 'standard input'}: "
@@ -342,6 +367,79 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
         raise StatsError(
             f"{plural(len(problems), 'line was', 'lines were')} not valid runs and skipped (listed above); "
             "the other runs were imported"
+        )
+
+
+@contextlib.contextmanager
+def _opened_source(source: Path) -> Iterator[Any]:
+    """The stats database SOURCE, or an error that speaks of it as what is imported."""
+    from ..store import open_source
+    from ..store.connection import NoDatabase
+
+    try:
+        with open_source(source) as origin:
+            yield origin
+    except NoDatabase as err:
+        raise DatabaseUnusable(f"nothing to import: {err.why}. It was left as it is.") from None
+    except DatabaseUnusable as err:
+        why = getattr(err, "why", None)
+        if why is None:
+            raise
+        hint = (
+            " (VPO's own database is read with `vpo-stats import-vpo`)"
+            if "another application" in why
+            else ""
+        )
+        raise DatabaseUnusable(
+            f"cannot import {source}: {why}{hint}. It was left as it is."
+        ) from None
+
+
+def _import_database(ctx: Any, source: Path, batch_size: int) -> None:
+    """``import SOURCE`` for a stats database: its runs, with actions and phases, by id."""
+    from ..filters import Filters
+
+    target = ctx.database
+    if isinstance(target, Path) and target.expanduser().absolute().resolve() == source.resolve():
+        raise BadParameter("SOURCE", f"{source} is the stats database itself")
+    progress = _Progress("imported")
+    skipped: list[tuple[str, str]] = []
+
+    def on_skip(number: int, run: Any, why: str) -> None:
+        skipped.append((run.get("id", "?") if isinstance(run, dict) else "?", why))
+
+    def on_progress(counts: dict[str, int]) -> None:
+        progress.show(
+            f"{counts['imported']} of {counts['read']} runs read "
+            f"({counts['present']} already present)"
+        )
+
+    try:
+        with contextlib.ExitStack() as stack:
+            origin = stack.enter_context(_opened_source(source))
+            store = stack.enter_context(ctx.open_store(create=True))
+            counts = store.import_runs(
+                origin.iter_runs(Filters()),
+                batch_size=batch_size,
+                on_progress=on_progress,
+                on_skip=on_skip,
+                from_store=True,
+            )
+    finally:
+        progress.done()
+    for run_id, why in skipped[:MAX_LISTED]:
+        click.echo(f"skipped run {run_id}: {why}", err=True)
+    if len(skipped) > MAX_LISTED:
+        click.echo(f"... and {len(skipped) - MAX_LISTED} more runs skipped", err=True)
+    click.echo(
+        f"{plural(counts['read'], 'run')} read from the stats database {source}: "
+        f"{counts['imported']} imported, {counts['present']} already present, "
+        f"{len(skipped)} skipped."
+    )
+    if skipped:
+        raise StatsError(
+            f"{plural(len(skipped), 'run was', 'runs were')} not valid and skipped (listed "
+            "above); the other runs were imported"
         )
 
 

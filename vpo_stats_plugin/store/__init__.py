@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import socket
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -32,6 +33,7 @@ __all__ = [
     "empty_store",
     "open_for_reading",
     "open_readonly",
+    "open_source",
     "open_store",
     "stored_run_ids",
 ]
@@ -175,6 +177,7 @@ class Store:
         batch_size: int = 5000,
         on_progress: Callable[[dict[str, int]], None] | None = None,
         on_skip: Callable[[int, Any, str], None] | None = None,
+        from_store: bool = False,
     ) -> dict[str, int]:
         return self._guard(
             importing.import_runs,
@@ -182,6 +185,7 @@ class Store:
             batch_size=batch_size,
             on_progress=on_progress,
             on_skip=on_skip,
+            from_store=from_store,
         )
 
     def purge(
@@ -327,12 +331,50 @@ def open_readonly(
         raise NoDatabase(path, f"{path} is an empty SQLite database, with no stats yet")
     if behind:
         conn.close()
-        raise DatabaseUnusable(
+        raise OlderSchema(
             f"{path} has an older schema than this plugin's (not yet applied: "
             f"{', '.join(behind)}): any command that writes, e.g. `vpo-stats rebuild`, "
             "upgrades it first"
         )
     return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
+
+
+class OlderSchema(DatabaseUnusable):
+    """A stats database of an older version, which only a writing open upgrades."""
+
+
+@contextlib.contextmanager
+def open_source(path: str | Path) -> Iterator[Store]:
+    """Another stats database to copy runs from (``import SOURCE``), never written: read in one
+    snapshot, or, at an older schema, through an upgraded copy in a temporary directory."""
+    path = Path(path).expanduser().absolute()
+    try:
+        store = open_readonly(path)
+    except OlderSchema:
+        with tempfile.TemporaryDirectory(prefix="vpo-stats-import-") as tmp:
+            copy = Path(tmp) / path.name
+            with contextlib.closing(connect_readonly(path)) as source:
+                _copy_database(source, path, copy)
+            with open_store(copy) as upgraded:
+                upgraded._reaped = True
+                yield upgraded
+        return
+    with store:
+        # the source's runs as they are stored: the target reaps by its own rules
+        store._reaped = True
+        store.conn.execute("BEGIN")  # one read transaction: one snapshot for every page
+        try:
+            yield store
+        finally:
+            store.conn.execute("ROLLBACK")
+
+
+def _copy_database(source: sqlite3.Connection, path: Path, dest: Path) -> None:
+    try:
+        with contextlib.closing(sqlite3.connect(str(dest))) as target:
+            source.backup(target)
+    except sqlite3.Error as err:
+        raise classify(err, path) from None
 
 
 def open_for_reading(path: str | Path, **options: Any) -> Store:

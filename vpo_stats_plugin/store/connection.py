@@ -85,6 +85,7 @@ def unusable(path: Path, why: str) -> DatabaseUnusable:
         f"cannot use {path}: {why}. Nothing was changed. Point --db (or VPO_STATS_DATABASE) "
         "at another file, or restore a backup made with `vpo-stats backup`."
     )
+    err.why = why  # type: ignore[attr-defined]
     return _noted(err, path)  # type: ignore[return-value]
 
 

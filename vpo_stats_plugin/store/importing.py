@@ -201,11 +201,15 @@ def _phase_row(run_id: str, seq: int, phase: dict[str, Any]) -> list[Any]:
     return row
 
 
-def run_rows(run: Any) -> tuple[list[Any], list[list[Any]], list[list[Any]]]:
+def run_rows(
+    run: Any, from_store: bool = False
+) -> tuple[list[Any], list[list[Any]], list[list[Any]]]:
     """Check an imported run (Run shape) and answer its runs, actions and phases rows.
 
     Raises ValueError naming the first bad field: everything a run will store is checked
     before any of it is written, so a bad run is skipped whole and never half-imported.
+    ``from_store``: the run comes from another stats database, which took it from a host: a
+    finish before its start (a clock set back meanwhile) is kept as that store has it.
     """
     if not isinstance(run, dict):
         raise ValueError("a run must be a JSON object")
@@ -218,7 +222,7 @@ def run_rows(run: Any) -> tuple[list[Any], list[list[Any]], list[list[Any]]]:
         raise ValueError(f"status {run['status']!r} is not one of {', '.join(STATUSES)}")
     started = _time("started_at", run["started_at"])
     finished = _time("finished_at", get("finished_at"))
-    if finished is not None and finished < started:  # the stored form sorts as time does
+    if finished is not None and finished < started and not from_store:  # (sorts as time does)
         raise ValueError(f"finished_at {finished} is earlier than started_at {started}")
     if not _UUID(run["id"]):
         raise ValueError(f"id {run['id']!r} is not a UUID (like {UUID_EXAMPLE})")
@@ -290,11 +294,12 @@ def import_runs(
     batch_size: int = 5000,
     on_progress: Callable[[dict[str, int]], None] | None = None,
     on_skip: Callable[[int, Any, str], None] | None = None,
+    from_store: bool = False,
 ) -> dict[str, int]:
     """Insert runs not present yet (by id), a transaction per batch; idempotent."""
     counts = {"read": 0, "imported": 0, "present": 0, "skipped": 0}
     with _bulk(conn):
-        for good in _checked_batches(runs, batch_size, counts, on_skip):
+        for good in _checked_batches(runs, batch_size, counts, on_skip, from_store):
             _write_batch(conn, good, counts)
             if on_progress:
                 on_progress(dict(counts))
@@ -309,6 +314,7 @@ def _checked_batches(
     batch_size: int,
     counts: dict[str, int],
     on_skip: Callable[[int, Any, str], None] | None,
+    from_store: bool = False,
 ) -> Iterator[Checked]:
     """The good runs of each batch with their rows, counting what was read, skipped (each
     reported to ``on_skip``) and repeated within the batch."""
@@ -318,7 +324,7 @@ def _checked_batches(
         for raw in batch:
             counts["read"] += 1
             try:
-                rows = run_rows(raw)
+                rows = run_rows(raw, from_store)
             except (ValueError, RecursionError) as err:
                 counts["skipped"] += 1
                 if on_skip:
