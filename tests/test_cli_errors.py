@@ -52,7 +52,7 @@ BAD = [
     (["detail", "abc"], "'RUN_ID'", "'abc'", "8 characters"),
     (["file"], "PATH", "Missing argument", ""),
     (["export", "--format", "json"], "'--format'", "'json'", "ndjson"),
-    (["import"], "FILE", "Missing argument", ""),
+    (["import"], "SOURCE", "Missing argument", ""),
     (["import", "--format", "xml", "x.ndjson"], "'--format'", "'xml'", "csv"),
     (["import", "--batch-size", "0", "x.ndjson"], "'--batch-size'", "0", ""),
     (["backup"], "DEST", "Missing argument", ""),

@@ -162,9 +162,9 @@ class WriteQueue:
                 raise
             self._local.store = store
             self._local.busy_ms = None
-        # a few ms either way do not matter; a PRAGMA before every write does
+        # a few ms either way do not matter; a statement before every write does
         if self._local.busy_ms is None or abs(self._local.busy_ms - busy_ms) > 10:
-            store.conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+            store.set_wait(int(busy_ms))
             self._local.busy_ms = busy_ms
         return store
 

@@ -25,6 +25,7 @@ from .connection import (
     merge_errors,
     read_fallback,
 )
+from .dialect import dialect_of
 from .engines import is_server, open_server
 from .names import stored_name
 
@@ -59,6 +60,10 @@ class Store:
         """Close the connection."""
         self.conn.close()
 
+    def set_wait(self, ms: int) -> None:
+        """How long a statement waits for another connection's lock, in milliseconds."""
+        dialect_of(self.conn).set_wait(self.conn, ms)
+
     def __enter__(self) -> Store:
         return self
 
@@ -78,13 +83,14 @@ class Store:
             self._reaped = True
             # a read-only or busy database still answers; reaping waits for next time, and a
             # reader never waits out the whole busy timeout for it
-            timeout = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
-            self.conn.execute(f"PRAGMA busy_timeout = {min(timeout, REAP_BUSY_MS)}")
+            dialect = dialect_of(self.conn)
+            timeout = dialect.get_wait(self.conn)
+            dialect.set_wait(self.conn, min(timeout, REAP_BUSY_MS))
             try:
                 with contextlib.suppress(StatsError):
                     self.reap_interrupted()
             finally:
-                self.conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+                dialect.set_wait(self.conn, timeout)
         # names as the recorder stores them (names.py): undecodable bytes of a path as \xNN
         args = tuple(_storable_arg(a) for a in args)
         return self._guard(fn, *args, **kwargs)

@@ -30,7 +30,7 @@ class Plan:
     """Which part of a filtered question the rollups answer and which the raw rows answer."""
 
     level: rollups.Level | None
-    rollup_where: str = "1"
+    rollup_where: str = "TRUE"
     rollup_params: list[Any] = field(default_factory=list)
     raw: list[tuple[str, list[Any]]] = field(default_factory=list)  # (where over r, params)
 
@@ -112,7 +112,7 @@ def plan(
             params.append(hi)
         clauses += common
         result.level = level
-        result.rollup_where = " AND ".join(clauses) or "1"
+        result.rollup_where = " AND ".join(clauses) or "TRUE"
         result.rollup_params = params + common_params
         # running runs are not in the rollups: read them raw within the whole days
         if filters.status in (None, "running"):

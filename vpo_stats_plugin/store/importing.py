@@ -21,6 +21,7 @@ from typing import Any
 
 from ..filters import STATUSES, iso
 from . import rollups
+from .dialect import dialect_of
 from .shapes import ACTION_FIELDS, DETAIL_FIELDS, PHASE_FIELDS, PLAIN_FIELDS, TRACK_TYPES
 from .writes import INSERT_ACTION, INSERT_PHASE, INSERT_RUN, transaction
 
@@ -52,6 +53,7 @@ ACTION_TEXTS = ("type", "track_type", "rule", "message", "phase")  # in ACTION_F
 PHASE_NUMBERS = PHASE_FIELDS[1:]
 _STARTED = PLAIN_FIELDS.index("started_at")
 _FINISHED = PLAIN_FIELDS.index("finished_at")
+_FILE_ID = PLAIN_FIELDS.index("file_id")
 _SKIPPED = DETAIL_FIELDS.index("video_transcode_skipped")
 _SOURCE = DETAIL_FIELDS.index("source")
 _STORED_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z").fullmatch
@@ -260,8 +262,8 @@ IMPORT_AUTOCHECKPOINT_PAGES = 65_536
 
 
 @contextmanager
-def _bulk(conn: sqlite3.Connection) -> Iterator[None]:
-    """Settings for a long import, restored after it."""
+def sqlite_bulk(conn: sqlite3.Connection) -> Iterator[None]:
+    """SQLite's settings for a long import, restored after it."""
     collecting = gc.isenabled()
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
     autocheckpoint = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
@@ -298,7 +300,7 @@ def import_runs(
 ) -> dict[str, int]:
     """Insert runs not present yet (by id), a transaction per batch; idempotent."""
     counts = {"read": 0, "imported": 0, "present": 0, "skipped": 0}
-    with _bulk(conn):
+    with dialect_of(conn).bulk(conn):
         for good in _checked_batches(runs, batch_size, counts, on_skip, from_store):
             _write_batch(conn, good, counts)
             if on_progress:
@@ -351,11 +353,15 @@ def _write_batch(
         counts["imported"] += len(fresh)
         if not fresh:
             return
-        last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM runs").fetchone()[0]
-        conn.executemany(INSERT_RUN, [run for run, _, _ in fresh])
+        dialect = dialect_of(conn)
+        marker = dialect.batch_marker(conn)
+        runs = [run for run, _, _ in fresh]
+        for run in runs:
+            run[_FILE_ID] = dialect.file_id(run[_FILE_ID])
+        conn.executemany(INSERT_RUN, runs)
         conn.executemany(INSERT_ACTION, [a for _, actions, _ in fresh for a in actions])
         conn.executemany(INSERT_PHASE, [p for _, _, phases in fresh for p in phases])
-        rollups.add_batch(conn, after_rowid=last)
+        rollups.add_batch(conn, *dialect.batch_where(marker, [run[0] for run in runs]))
         paths: dict[str, int] = {}
         for run_id, (path, _) in good.items():
             if run_id not in present:
@@ -365,10 +371,7 @@ def _write_batch(
 
 def stored_ids(conn: sqlite3.Connection, run_ids: list[str]) -> set[str]:
     """Which of ``run_ids`` are stored already."""
-    found = conn.execute(
-        "SELECT id FROM runs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(run_ids),)
-    )
-    return {row[0] for row in found}
+    return dialect_of(conn).stored_ids(conn, run_ids)
 
 
 def count_import(

@@ -9,7 +9,9 @@ import sqlite3
 from collections.abc import Callable
 
 from ..errors import DatabaseUnusable
+from ..filters import iso, utcnow
 from .connection import APPLICATION_ID
+from .dialect import dialect_of
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -23,20 +25,13 @@ def migration(fn: Migration) -> Migration:
     return fn
 
 
-def _ensure_table(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-
-
 def applied(conn: sqlite3.Connection) -> list[str]:
     """Names of the migrations recorded in the database, in the order they ran."""
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
-    ).fetchone()
-    if not exists:
+    dialect = dialect_of(conn)
+    if not dialect.table_exists(conn, "_migrations"):
         return []
-    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    order = dialect.applied_order()
+    return [row[0] for row in conn.execute(f"SELECT name FROM _migrations ORDER BY {order}")]
 
 
 def pending(conn: sqlite3.Connection) -> list[str]:
@@ -56,18 +51,18 @@ def migrate(conn: sqlite3.Connection, where: str) -> None:
             "the database was left as it is."
         )
     todo = pending(conn)
+    dialect = dialect_of(conn)
     for name, fn in MIGRATIONS:
         if name not in todo:
             continue
-        conn.execute("BEGIN IMMEDIATE")
+        dialect.begin_migration(conn)
         try:
             if name in pending(conn):  # another process may have migrated meanwhile
-                _ensure_table(conn)
-                fn(conn)
+                conn.execute(dialect.MIGRATIONS_TABLE)
+                dialect.migration(name, fn)(conn)
                 conn.execute(
-                    "INSERT INTO _migrations (name, applied_at) "
-                    "VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-                    (name,),
+                    "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                    (name, iso(utcnow())),
                 )
             conn.execute("COMMIT")
         except BaseException:

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import BadParameter, NotFound
 from ..filters import Filters
 from . import aggregate, rollups
+from .dialect import dialect_of
 from .shapes import action_json, phase_json, run_json
 from .where import run_where
 
@@ -90,8 +91,7 @@ def _distinct_files(conn: sqlite3.Connection, filters: Filters, matched: int) ->
     total = sum(run_counts(conn).values())
     time_only = filters.policy is None and filters.node is None and filters.status is None
     share = DENSE_SHARE_TIME if time_only else DENSE_SHARE_OTHER
-    # INDEXED BY is SQLite's; another engine plans this itself
-    hint = "INDEXED BY runs_path_filters " if matched * share >= total else ""
+    hint = dialect_of(conn).index_hint("runs_path_filters") if matched * share >= total else ""
     return conn.execute(
         f"SELECT COUNT(DISTINCT r.path) FROM runs r {hint}WHERE {where}", params
     ).fetchone()[0]

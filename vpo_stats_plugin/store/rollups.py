@@ -29,7 +29,10 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
+
+from .dialect import SQLITE, SQLiteDialect, dialect_of
 
 KEY = ("day", "policy", "node", "status")
 KEY_EXPR = {
@@ -87,7 +90,7 @@ class Family:
     sums: dict[str, str]
     extremes: dict[str, tuple[str, str]] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)  # key column -> expression
-    condition: str = "1"  # which source rows count (besides the run being finished)
+    condition: str = "TRUE"  # which source rows count (besides the run being finished)
 
     @property
     def counter(self) -> str:
@@ -100,7 +103,7 @@ ACTIONS = Family(
     "actions",
     # CROSS JOIN: SQLite keeps runs as the outer loop (else a batch may scan every action)
     " CROSS JOIN actions a",
-    {"count": "1", "failed": "CASE WHEN a.success THEN 0 ELSE 1 END"},
+    {"count": "1", "failed": "CASE WHEN a.success != 0 THEN 0 ELSE 1 END"},
     extra={"type": "COALESCE(a.type, '')"},
     condition="a.run_id = r.id",
 )
@@ -206,10 +209,13 @@ def _value_names(level: Level) -> list[str]:
     return [*level.family.sums, *level.family.extremes]
 
 
-def _upsert(level: Level, select_sql: str) -> str:
+def _upsert(level: Level, select_sql: str, dialect: SQLiteDialect = SQLITE) -> str:
     fam = level.family
-    updates = [f"{c} = {c} + excluded.{c}" for c in fam.sums]
-    updates += [f"{c} = {agg}({c}, excluded.{c})" for c, (agg, _) in fam.extremes.items()]
+    updates = [f"{c} = {level.table}.{c} + excluded.{c}" for c in fam.sums]
+    updates += [
+        f"{c} = {dialect.pair(agg, f'{level.table}.{c}', f'excluded.{c}')}"
+        for c, (agg, _) in fam.extremes.items()
+    ]
     columns = ", ".join([*level.columns, *_value_names(level)])
     return (
         f"INSERT INTO {level.table} ({columns}) {select_sql} "
@@ -217,24 +223,28 @@ def _upsert(level: Level, select_sql: str) -> str:
     )
 
 
-ADD_RUN = [_upsert(lv, contributions(lv, "r.id = ?")) for lv in LEVELS]
-ADD_ACTION = [
-    _upsert(lv, contributions(lv, "r.id = ? AND a.seq = ?"))
-    for lv in LEVELS
-    if lv.family is ACTIONS
-]
+@cache
+def _add_run(dialect: SQLiteDialect) -> list[str]:
+    return [_upsert(lv, contributions(lv, "r.id = ?"), dialect) for lv in LEVELS]
+
+
+@cache
+def _add_action(dialect: SQLiteDialect) -> list[str]:
+    return [
+        _upsert(lv, contributions(lv, "r.id = ? AND a.seq = ?"), dialect)
+        for lv in LEVELS
+        if lv.family is ACTIONS
+    ]
 
 
 def add_run(conn: sqlite3.Connection, run_id: str) -> None:
     """Add one just-finished run (its actions and codecs too) to every rollup level."""
-    for sql in ADD_RUN:
+    for sql in _add_run(dialect_of(conn)):
         conn.execute(sql, (run_id,))
 
 
-# A batch: the runs just inserted, which are the rows past the largest rowid before them (in
-# the same transaction, so nobody else inserted), read by one range scan; each family is summed
+# A batch: the runs just inserted (``dialect.batch_where`` finds them); each family is summed
 # once at its finest level into a scratch table that every level of the family is upserted from.
-_BATCH_WHERE = "r.rowid > ?"
 
 
 def _from_scratch(level: Level) -> str:
@@ -242,26 +252,24 @@ def _from_scratch(level: Level) -> str:
     keys = ", ".join(level.columns)
     values = [f"SUM({c})" for c in fam.sums]
     values += [f"{agg}({c})" for c, (agg, _) in fam.extremes.items()]
-    return f"SELECT {keys}, {', '.join(values)} FROM temp.rollup_scratch WHERE 1 GROUP BY {keys}"
+    return f"SELECT {keys}, {', '.join(values)} FROM rollup_scratch WHERE TRUE GROUP BY {keys}"
 
 
-def add_batch(conn: sqlite3.Connection, after_rowid: int) -> None:
-    """Add the finished runs inserted after rowid ``after_rowid`` to every rollup level."""
+def add_batch(conn: sqlite3.Connection, where: str, params: list[Any]) -> None:
+    """Add the finished runs ``where`` selects (a batch just inserted) to every rollup level."""
+    dialect = dialect_of(conn)
     for family in FAMILIES:
         finest = max(levels(family), key=lambda lv: len(lv.key))
-        conn.execute("DROP TABLE IF EXISTS temp.rollup_scratch")
-        conn.execute(
-            "CREATE TEMP TABLE rollup_scratch AS " + contributions(finest, _BATCH_WHERE),
-            (after_rowid,),
-        )
+        conn.execute("DROP TABLE IF EXISTS rollup_scratch")
+        conn.execute("CREATE TEMP TABLE rollup_scratch AS " + contributions(finest, where), params)
         for level in levels(family):
-            conn.execute(_upsert(level, _from_scratch(level)))
-    conn.execute("DROP TABLE IF EXISTS temp.rollup_scratch")
+            conn.execute(_upsert(level, _from_scratch(level), dialect))
+    conn.execute("DROP TABLE IF EXISTS rollup_scratch")
 
 
 def add_action(conn: sqlite3.Connection, run_id: str, seq: int) -> None:
     """Add one action recorded after its run was finished (a late report)."""
-    for sql in ADD_ACTION:
+    for sql in _add_action(dialect_of(conn)):
         conn.execute(sql, (run_id, seq))
 
 
@@ -389,12 +397,13 @@ def rebuild(conn: sqlite3.Connection) -> None:
 
     The daily level of each family is summed from the raw rows; coarser levels from it.
     """
+    dialect = dialect_of(conn)
     for level in LEVELS:
         conn.execute(f"DELETE FROM {level.table}")
     conn.execute("DELETE FROM rollup_paths")
     for family in FAMILIES:
         daily, *coarser = sorted(levels(family), key=lambda lv: -len(lv.key))
-        conn.execute(_upsert(daily, contributions(daily, "1")))
+        conn.execute(_upsert(daily, contributions(daily, "TRUE"), dialect))
         for level in coarser:
             keys = ", ".join(level.columns)
             values = [f"SUM({c})" for c in family.sums]
@@ -415,18 +424,11 @@ TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_counts")
 
 
 def _copy(conn: sqlite3.Connection, prefix: str, filled: tuple[str, ...]) -> None:
-    """Each rollup table as ``temp.<prefix><table>``, keys included; those in ``filled`` with
-    their rows."""
+    """Each rollup table as a temporary ``<prefix><table>``, keys included; those in
+    ``filled`` with their rows."""
+    dialect = dialect_of(conn)
     for table in TABLES:
-        create = conn.execute(
-            "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()[0]
-        conn.execute(f"DROP TABLE IF EXISTS temp.{prefix}{table}")
-        conn.execute(
-            create.replace(f"CREATE TABLE {table}", f"CREATE TEMP TABLE {prefix}{table}", 1)
-        )
-        if table in filled:
-            conn.execute(f"INSERT INTO temp.{prefix}{table} SELECT * FROM main.{table}")
+        dialect.copy_table(conn, table, f"{prefix}{table}", rows=table in filled)
 
 
 def keep_copy(conn: sqlite3.Connection) -> None:
@@ -442,8 +444,9 @@ def shadow(conn: sqlite3.Connection) -> None:
 
 def unshadow(conn: sqlite3.Connection) -> None:
     """Drop the twins ``shadow`` made: the stored rollup tables are seen again."""
+    temp = dialect_of(conn).temp
     for table in TABLES:
-        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        conn.execute(f"DROP TABLE IF EXISTS {temp}{table}")
 
 
 def differences(conn: sqlite3.Connection) -> dict[str, int]:
@@ -451,18 +454,19 @@ def differences(conn: sqlite3.Connection) -> dict[str, int]:
     (sums of seconds within a billionth: added run by run or all at once, floats differ in the
     last bits), plus the copy's rows that are gone; the copies are dropped."""
     out = {}
+    dialect = dialect_of(conn)
     for table in TABLES:
-        info = list(conn.execute(f"PRAGMA table_info({table})"))
-        same_key = " AND ".join(f"a.{r[1]} IS b.{r[1]}" for r in info if r[5])
+        columns = dialect.columns(conn, table)
+        same_key = " AND ".join(f"a.{c.name} = b.{c.name}" for c in columns if c.in_key)
         differ = " OR ".join(
-            f"(a.{r[1]} IS NULL) != (b.{r[1]} IS NULL) OR "
-            f"abs(a.{r[1]} - b.{r[1]}) > 1e-9 * max(abs(a.{r[1]}), abs(b.{r[1]}), 1)"
-            if r[2].upper() == "REAL"
-            else f"a.{r[1]} IS NOT b.{r[1]}"
-            for r in info
-            if not r[5]
+            f"(a.{c.name} IS NULL) != (b.{c.name} IS NULL) OR abs(a.{c.name} - b.{c.name}) > "
+            f"1e-9 * {dialect.greatest(f'abs(a.{c.name})', f'abs(b.{c.name})', '1')}"
+            if c.is_real
+            else dialect.distinct(f"a.{c.name}", f"b.{c.name}")
+            for c in columns
+            if not c.in_key
         )
-        before = f"temp.before_{table}"
+        before = f"{dialect.temp}before_{table}"
         out[table] = sum(
             conn.execute(sql).fetchone()[0]
             for sql in (

@@ -21,4 +21,4 @@ def run_where(filters: Filters) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"r.{column} {op} ?")
             params.append(value)
-    return (" AND ".join(clauses) or "1"), params
+    return (" AND ".join(clauses) or "TRUE"), params

@@ -13,6 +13,7 @@ from ..filters import Filters, iso, utcnow
 from ..liveness import is_alive
 from ..purging import Token, set_digest
 from . import rollups
+from .dialect import dialect_of
 from .shapes import (
     ACTION_FIELDS,
     PHASE_FIELDS,
@@ -48,6 +49,7 @@ INSERT_PHASE = _insert("phases", ("run_id", "seq", *PHASE_FIELDS))
 def begin_run(conn: sqlite3.Connection, run: dict[str, Any]) -> None:
     """Store a new running run (``run`` in the Run shape, plus ``pid``/``process_started``)."""
     columns = run_columns(run)
+    columns["file_id"] = dialect_of(conn).file_id(columns["file_id"])
     with transaction(conn):
         conn.execute(
             INSERT_RUN,
@@ -85,7 +87,7 @@ def finish_run(
         if fields.get("total_changes") is None:
             fields = dict(fields)
             fields["total_changes"] = conn.execute(
-                "SELECT COUNT(*) FROM actions WHERE run_id = ? AND success", (run_id,)
+                "SELECT COUNT(*) FROM actions WHERE run_id = ? AND success != 0", (run_id,)
             ).fetchone()[0]
         assignments = ", ".join(f"{name} = ?" for name in fields)
         # finished twice, or reaped as interrupted before its end arrived: out of the rollups
