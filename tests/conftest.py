@@ -60,6 +60,27 @@ def store(db_path: Path) -> Iterator[Store]:
         yield opened
 
 
+ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The store engine a shared-behaviour test runs on (each test runs on both)."""
+    return request.param
+
+
+def engine_database(request: pytest.FixtureRequest, engine: str, sqlite_path: Path) -> str:
+    """Where a test of ``engine`` keeps its stats: ``sqlite_path``, or a schema of its own on
+    the suite's PostgreSQL server (started only when a test asks for it)."""
+    if engine == "sqlite":
+        return str(sqlite_path)
+    import hashlib
+
+    server = request.getfixturevalue("pg_server")
+    name = "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]
+    return server.schema_url(name)
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     """A click runner; stderr is kept apart from stdout."""

@@ -126,6 +126,19 @@ class PgServer:
         )
         return self.url(database=name)
 
+    def schema_url(self, name: str) -> str:
+        """A new empty schema owned by the role, and the URL whose search_path names it: a
+        test's own stats store on the shared server, cheaper than a database per test."""
+        from psycopg import sql
+
+        self.admin(
+            sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+                sql.Identifier(name), sql.Identifier(self.role)
+            ),
+            database=self.database,
+        )
+        return f"{self.url()}?options=-csearch_path%3D{name}"
+
     def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run([str(self.bin / "pg_ctl"), "-D", str(self.data), *args], self.root, check)
 

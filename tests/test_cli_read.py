@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import vpo_fixtures as vf
+from click.testing import CliRunner
+from conftest import engine_database
 from history import (
     NODES,
     POLICIES,
@@ -32,6 +34,7 @@ from history import (
 )
 from hostproc import cli
 
+from vpo_stats_plugin.cli import standalone_group
 from vpo_stats_plugin.config import load_settings
 from vpo_stats_plugin.refhost.host import make_plugin_manager
 from vpo_stats_plugin.web import create_app
@@ -50,14 +53,20 @@ class World:
 
 
 @pytest.fixture
-def world(recorded: Path, tmp_path: Path) -> World:
+def world(recorded: Path, tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> World:
+    """Runs recorded through the reference host plus a year of imported ones, in a SQLite file
+    or moved into PostgreSQL with `import SOURCE`."""
     db = copy_db(recorded, tmp_path / "history.db")
     live = read_raw(db)
     now = datetime.now(UTC)
     imported = make_history(now)
     counts = import_runs(db, imported)
     assert counts["imported"] == len(imported)
-    return World(db, Expected(live + imported, socket.gethostname(), now), now)
+    where = engine_database(request, engine, db)
+    if where != str(db):
+        moved = CliRunner().invoke(standalone_group(), ["--db", where, "import", str(db)])
+        assert moved.exit_code == 0, moved.output
+    return World(where, Expected(live + imported, socket.gethostname(), now), now)
 
 
 def filters(**given: Any) -> dict[str, Any]:

@@ -13,11 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..dburl import DatabaseURL
 from ..errors import DatabaseUnusable, StatsError
 from ..filters import Filters, iso, utcnow
 from ..purging import Token
 from . import importing, metrics, migrations, reads, rollups, writes
 from .connection import (
+    BUSY_TIMEOUT_MS,
     NoDatabase,
     classify,
     connect,
@@ -26,7 +28,7 @@ from .connection import (
     read_fallback,
 )
 from .dialect import dialect_of
-from .engines import is_server, open_server
+from .engines import connect_server, is_server, server_url
 from .names import stored_name
 
 __all__ = [
@@ -71,12 +73,13 @@ class Store:
         self.close()
 
     def _guard(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        dialect = dialect_of(self.conn)
         try:
             return fn(self.conn, *args, **kwargs)
         except StatsError:
             raise
-        except sqlite3.Error as err:  # locked, unwritable (disk full...), or corrupt
-            raise classify(err, self.path) from None
+        except dialect.Error as err:  # locked, unwritable (disk full...), away, or corrupt
+            raise dialect.classify(err, self.path) from None
 
     def _read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._reaped:
@@ -138,7 +141,7 @@ class Store:
         """Path, schema, size, run counts and the recording errors counted by the hooks."""
         self._read(lambda conn: None)
         conn = self.conn
-        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        size = dialect_of(conn).size_bytes(conn, self.path)
         # one aggregate per statement: SQLite answers each from one end of the index
         first = conn.execute("SELECT MIN(started_at) FROM runs").fetchone()[0]
         last = conn.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
@@ -155,6 +158,8 @@ class Store:
         applied = migrations.applied(conn)
         return {
             "path": str(self.path),
+            "engine": dialect_of(conn).name,
+            "server_version": dialect_of(conn).server_version(conn),
             "schema_version": len(applied),
             "migrations": applied,
             "pending_migrations": migrations.pending(conn),
@@ -294,7 +299,7 @@ def open_store(
     a SQLite file without our tables) it raises ``NoDatabase`` and creates nothing.
     """
     if is_server(path):  # a URL: never a file of that name
-        return open_server(path, create=create, node=node, stale_after=stale_after)
+        return _open_server(path, create, node, stale_after, busy_timeout_ms, upgrade=True)
     path = Path(path).expanduser().absolute()
     conn = connect(path, create=create, busy_timeout_ms=busy_timeout_ms)
     try:
@@ -308,6 +313,42 @@ def open_store(
     return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
 
 
+def _open_server(
+    database: str | DatabaseURL,
+    create: bool,
+    node: str | None,
+    stale_after: float,
+    busy_timeout_ms: int,
+    *,
+    upgrade: bool,
+) -> Store:
+    """The store on a PostgreSQL server: its schema made (``create``) or upgraded (``upgrade``)
+    as on SQLite; a reader of a database with no stats tables yet gets NoDatabase."""
+    url = server_url(database)
+    conn = connect_server(url, busy_timeout_ms)
+    try:
+        made = migrations.applied(conn)
+        if not made and not create:
+            raise NoDatabase(url, f"the {url.server} has no stats tables yet")  # type: ignore[arg-type]
+        if upgrade:
+            migrations.migrate(conn, f"the {url.server}")
+        elif migrations.pending(conn):
+            raise OlderSchema(
+                f"the {url.server} has an older schema than this plugin's (not yet applied: "
+                f"{', '.join(migrations.pending(conn))}): any command that writes, e.g. "
+                "`vpo-stats rebuild`, upgrades it first"
+            )
+        else:
+            migrations.migrate(conn, f"the {url.server}")  # refuses a newer one, changes nothing
+    except StatsError:
+        conn.close()
+        raise
+    except conn.dialect.Error as err:
+        conn.close()
+        raise conn.dialect.classify(err, url) from None
+    return Store(conn, url, node=node or socket.gethostname(), stale_after=stale_after)  # type: ignore[arg-type]
+
+
 def open_readonly(
     path: str | Path, *, node: str | None = None, stale_after: float = 86400.0
 ) -> Store:
@@ -317,7 +358,7 @@ def open_readonly(
     not at this version's schema (``open_store`` upgrades it).
     """
     if is_server(path):  # a URL: never a file of that name
-        open_server(path)
+        return _open_server(path, False, node, stale_after, BUSY_TIMEOUT_MS, upgrade=False)
     path = Path(path).expanduser().absolute()
     if not path.is_file():
         raise NoDatabase(path, f"there is no stats database at {path}")
@@ -409,7 +450,11 @@ def stored_run_ids(path: str | Path, run_ids: list[str]) -> set[str]:
     """Which of ``run_ids`` the database at ``path`` holds, read without writing a byte (none
     when there is no database yet): what a dry-run import compares with."""
     if is_server(path):
-        open_server(path)
+        try:
+            with _open_server(path, False, None, 86400.0, BUSY_TIMEOUT_MS, upgrade=False) as store:
+                return store._guard(importing.stored_ids, run_ids)
+        except NoDatabase:
+            return set()
     path = Path(path).expanduser().absolute()
     if not path.exists() or path.stat().st_size == 0:
         return set()

@@ -9,6 +9,7 @@ otherwise.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -27,6 +28,23 @@ class SQLiteDialect:
 
     name = "sqlite"
     temp = "temp."  # the schema of temporary tables
+    Error: type[Exception] = sqlite3.Error  # what the driver raises
+
+    def classify(self, err: Exception, where: Any) -> Exception:
+        """The StatsError for a driver error: locked, unwritable, away, or unusable."""
+        from .connection import classify
+
+        return classify(err, where)  # type: ignore[arg-type]
+
+    def server_version(self, conn: Any) -> str | None:
+        """The database server's version (an embedded engine has none)."""
+        return None
+
+    def size_bytes(self, conn: Any, where: Any) -> int:
+        """How much room the database takes: the file and its WAL."""
+        from pathlib import Path
+
+        return sum(p.stat().st_size for p in (where, Path(f"{where}-wal")) if p.exists())
 
     def pair(self, agg: str, a: str, b: str) -> str:
         """The smaller (``MIN``) or larger (``MAX``) of two values."""

@@ -1,15 +1,11 @@
-"""Which engine a `database` names: a SQLite file, or a PostgreSQL server by its URL.
-
-A URL is never opened as a file. The PostgreSQL engine (CONTRACT section 7) is not part of this
-version yet: a URL gets a clear refusal naming the server (never the password), exit 65.
-"""
+"""Which engine a `database` names, a SQLite file or a PostgreSQL server by its URL, and opening
+a server's store. A URL is never opened as a file."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from .. import __version__
 from ..dburl import INSTALL, BadURL, DatabaseURL, is_url, parse
 from ..errors import DatabaseUnusable
 
@@ -31,18 +27,14 @@ def server_url(database: str | DatabaseURL) -> DatabaseURL:
         ) from None
 
 
-def open_server(database: str | DatabaseURL | Path, **options: Any) -> NoReturn:
-    """The store on a PostgreSQL server: not in this version, so always DatabaseUnusable."""
+def connect_server(database: str | DatabaseURL | Path, busy_timeout_ms: int) -> Any:
+    """A connection to the server ``database`` names (psycopg, from the postgresql extra)."""
     url = server_url(database)  # type: ignore[arg-type]
     try:
-        import psycopg  # noqa: F401
+        from .postgresql.connection import connect
     except ImportError as err:
         raise DatabaseUnusable(
             f"cannot use the {url.server}: psycopg cannot be imported ({err}). Install the "
             f"plugin's postgresql extra: {INSTALL}"
         ) from None
-    raise DatabaseUnusable(
-        f"cannot use the {url.server}: this version of vpo-stats-plugin ({__version__}) "
-        "cannot keep statistics in PostgreSQL yet. Nothing was written. Point `database` "
-        "(--db, VPO_STATS_DATABASE or the config file) at a SQLite file for now."
-    )
+    return connect(url, busy_timeout_ms)

@@ -1,0 +1,126 @@
+"""PostgreSQL's spelling of what the neutral store modules ask (see ``store/dialect.py``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from ..dialect import Column, SQLiteDialect
+
+# pg_advisory_xact_lock key of migrations: nodes starting together create the schema once
+MIGRATION_LOCK = 0x5650_5354
+
+
+class PostgreSQLDialect(SQLiteDialect):
+    name = "postgresql"
+    temp = "pg_temp."
+    Error = psycopg.Error
+
+    def classify(self, err: Exception, where: Any) -> Exception:
+        from .connection import classify
+
+        return classify(err, where)  # type: ignore[arg-type]
+
+    def server_version(self, conn: Any) -> str | None:
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+    def size_bytes(self, conn: Any, where: Any) -> int:
+        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+    MIGRATIONS_TABLE = (
+        'CREATE TABLE IF NOT EXISTS _migrations (seq BIGSERIAL, name TEXT COLLATE "C" '
+        "PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+
+    def pair(self, agg: str, a: str, b: str) -> str:
+        # LEAST/GREATEST skip a NULL where SQLite's MIN/MAX answer it: a counted rollup row
+        # always has both times
+        return f"{'LEAST' if agg == 'MIN' else 'GREATEST'}({a}, {b})"
+
+    def greatest(self, *values: str) -> str:
+        return f"GREATEST({', '.join(values)})"
+
+    def distinct(self, a: str, b: str) -> str:
+        return f"{a} IS DISTINCT FROM {b}"
+
+    def index_hint(self, index: str) -> str:
+        return ""
+
+    def table_exists(self, conn: Any, table: str) -> bool:
+        return conn.execute("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()[0]
+
+    def begin_migration(self, conn: Any) -> None:
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+
+    def migration(self, name: str, body: Any) -> Any:
+        from .schema import BODIES
+
+        return BODIES[name]
+
+    def applied_order(self) -> str:
+        return "seq"
+
+    def stored_ids(self, conn: Any, ids: list[str]) -> set[str]:
+        return {row[0] for row in conn.execute("SELECT id FROM runs WHERE id = ANY(?)", (ids,))}
+
+    def batch_marker(self, conn: Any) -> Any:
+        return None
+
+    def batch_where(self, marker: Any, ids: list[str]) -> tuple[str, list[Any]]:
+        return "r.id = ANY(?)", [ids]
+
+    def file_id(self, value: Any) -> Any:
+        # a JSONB column keeps a number a number and a text a text
+        return None if value is None else json.dumps(value)
+
+    def get_wait(self, conn: Any) -> int:
+        text = conn.execute("SHOW lock_timeout").fetchone()[0]
+        return _milliseconds(text)
+
+    def set_wait(self, conn: Any, ms: int) -> None:
+        conn.execute(f"SET lock_timeout = {int(ms)}")
+
+    def columns(self, conn: Any, table: str) -> list[Column]:
+        keys = {
+            row[0]
+            for row in conn.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(?) AND i.indisprimary",
+                (table,),
+            )
+        }
+        return [
+            Column(row[0], row[1] == "double precision", row[0] in keys)
+            for row in conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+                (table,),
+            )
+        ]
+
+    def copy_table(self, conn: Any, table: str, name: str, rows: bool) -> None:
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]
+        source = f'"{schema}".{table}'
+        conn.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
+        conn.execute(f"CREATE TEMP TABLE {name} (LIKE {source} INCLUDING ALL)")
+        if rows:
+            conn.execute(f"INSERT INTO pg_temp.{name} SELECT * FROM {source}")
+
+    @contextmanager
+    def bulk(self, conn: Any) -> Iterator[None]:
+        yield
+
+
+def _milliseconds(text: str) -> int:
+    """A duration setting as PostgreSQL shows it (``250ms``, ``5s``, ``0``) in milliseconds."""
+    units = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(float(digits) * units.get(text[len(digits) :], 1))
+
+
+POSTGRESQL = PostgreSQLDialect()
