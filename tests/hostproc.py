@@ -32,7 +32,7 @@ SCRIPT = Path(__file__).resolve()
 # --- the test side ----------------------------------------------------------------------------
 
 
-def host_env(db: Path, **settings: Any) -> dict[str, str]:
+def host_env(db: Path | str, **settings: Any) -> dict[str, str]:
     """This process's environment with the plugin pointed at ``db`` and ``settings`` as env."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VPO_STATS_")}
     env["VPO_STATS_DATABASE"] = str(db)
@@ -243,6 +243,7 @@ def _refhost(pm: Any, spec: dict[str, Any], number: int, path: str) -> None:
     from vpo_stats_plugin.refhost.processor import process_file
 
     policy = Policy(name=spec.get("policy", "faults"), keep_audio=("eng",))
+    Path(spec["out_dir"]).mkdir(parents=True, exist_ok=True)  # as the host's CLI makes it
     outcome = process_file(pm, path, policy, output_dir=spec["out_dir"])
     _emit(
         event="file",

@@ -103,7 +103,8 @@ def export(ctx: Any, fmt: str, output: Path | None, **filters: Any) -> None:
                     open(dest.writing, "w", encoding="utf-8", newline="")  # noqa: SIM115
                 )
             store = stack.enter_context(ctx.open_store())
-            if output is not None and dest.target == store.path.resolve():
+            live = store.path if isinstance(store.path, Path) else None
+            if output is not None and live is not None and dest.target == live.resolve():
                 raise BadParameter("--output", "that is the stats database itself")
             runs = store.iter_runs(chosen)
             if fmt == "ndjson":

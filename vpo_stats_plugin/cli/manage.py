@@ -121,9 +121,11 @@ def path(ctx: Any) -> None:
 def backup(ctx: Any, dest: Path, force: bool) -> None:
     """Write a consistent copy of the live database to DEST, safe while hosts record.
 
-    The copy is made with SQLite's backup API into a new temporary file beside DEST and renamed
-    into place when complete, so DEST is never a half-written file (a symlink's target is the
-    file written). An existing DEST is kept unless --force.
+    DEST is always a SQLite stats database: from a SQLite file, a copy made with SQLite's
+    backup API; from PostgreSQL, every run with its actions and phases, read in one snapshot.
+    It is written to a new temporary file beside DEST and renamed into place when complete,
+    so DEST is never a half-written file (a symlink's target is the file written). An
+    existing DEST is kept unless --force.
 
     \b
     Examples:
@@ -134,7 +136,8 @@ def backup(ctx: Any, dest: Path, force: bool) -> None:
     if dest.is_file() and not force:  # what is not a file is refused below, --force or not
         raise StatsError(f"{dest} exists: pass --force to overwrite it, or choose another name")
     with ctx.open_store() as store:
-        if dest.exists() and dest.resolve() == store.path.resolve():
+        live = store.path if isinstance(store.path, Path) else None
+        if live is not None and dest.exists() and dest.resolve() == live.resolve():
             raise BadParameter("DEST", "DEST is the live database itself: choose another file")
         runs = store.status()["runs"]
         try:

@@ -259,9 +259,13 @@ class Store:
         }
 
     def backup(self, dest: Path) -> None:
-        """A consistent copy of the live database at ``dest`` (SQLite's backup API).
+        """A consistent copy of the live history at ``dest``, as a SQLite stats database.
 
         Raises StatsError naming ``dest`` when it cannot be written."""
+        dialect_of(self.conn).backup(self, dest)
+
+    def copy_into(self, dest: Path) -> None:
+        """SQLite's backup API: the database as it is, page by page (the SQLite backup)."""
         try:
             target = sqlite3.connect(str(dest))
         except sqlite3.Error as err:
@@ -274,6 +278,27 @@ class Store:
             raise StatsError(f"cannot write {dest}: SQLite says: {err}") from None
         finally:
             target.close()
+
+    def snapshot_into(self, dest: Path) -> None:
+        """Every run with its actions and phases, and the recording errors, read in one
+        snapshot and written into a new SQLite stats database at ``dest`` (a server's backup)."""
+        conn = self.conn
+        self._guard(lambda c: c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        try:
+            errors = self._guard(
+                lambda c: [
+                    dict(r)
+                    for r in c.execute(
+                        "SELECT cause, count, first_at, last_at, last_message FROM recording_errors"
+                    )
+                ]
+            )
+            with open_store(dest, node=self.node, stale_after=self.stale_after) as target:
+                target.import_runs(self._guard(reads.iter_runs, Filters()), from_store=True)
+                target._guard(writes.copy_errors, errors)
+        finally:
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
 
 
 def _storable_arg(value: Any) -> Any:

@@ -126,6 +126,10 @@ class SQLiteDialect:
         if rows:
             conn.execute(f"INSERT INTO temp.{name} SELECT * FROM main.{table}")
 
+    def backup(self, store: Any, dest: Any) -> None:
+        """A consistent copy of ``store`` at ``dest`` as a SQLite stats database."""
+        store.copy_into(dest)
+
     @contextmanager
     def bulk(self, conn: Any) -> Iterator[None]:
         """Settings for a long import (see importing.py), restored after it."""

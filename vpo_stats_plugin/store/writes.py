@@ -215,3 +215,16 @@ def record_error(conn: sqlite3.Connection, cause: str, message: str, count: int,
             "excluded.count, last_at = excluded.last_at, last_message = excluded.last_message",
             (cause, count, when, when, message[:2000]),
         )
+
+
+def copy_errors(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    """Recording-error rows of another database (a backup's), added to this one's tally."""
+    with transaction(conn):
+        for row in rows:
+            conn.execute(
+                "INSERT INTO recording_errors (cause, count, first_at, last_at, last_message) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cause) DO UPDATE SET count = "
+                "recording_errors.count + excluded.count, last_at = excluded.last_at, "
+                "last_message = excluded.last_message",
+                (row["cause"], row["count"], row["first_at"], row["last_at"], row["last_message"]),
+            )

@@ -111,6 +111,9 @@ class PostgreSQLDialect(SQLiteDialect):
         if rows:
             conn.execute(f"INSERT INTO pg_temp.{name} SELECT * FROM {source}")
 
+    def backup(self, store: Any, dest: Any) -> None:
+        store.snapshot_into(dest)
+
     @contextmanager
     def bulk(self, conn: Any) -> Iterator[None]:
         yield
