@@ -14,6 +14,7 @@ from history import import_runs, make_history, vpo_stats_script
 from hostproc import cli, host_env, run_host
 from media import make_media
 
+from vpo_stats_plugin import spool
 from vpo_stats_plugin.filters import utcnow
 from vpo_stats_plugin.store import open_store
 
@@ -54,8 +55,10 @@ def test_impossible_path(where: str, media: list[str]) -> None:
     message = " ".join(status.stderr.split())
     assert f"cannot write {where}" in message
     assert "point --db (or VPO_STATS_DATABASE) at a writable place" in message
-    assert f"counted {2 * WRITES} recording failure(s)" in message  # unwritable, then lost
-    assert "writes-lost" in message and "database-unwritable" in message
+    assert f"counted {2 * WRITES} recording failure(s)" in message  # unwritable, then kept
+    assert "writes-kept" in message and "database-unwritable" in message
+    # kept on this machine's disk until that database can be made
+    assert spool.waiting(Path(where))
 
 
 def test_unwritable_path_and_no_home_either(tmp_path: Path, media: list[str]) -> None:
@@ -101,8 +104,9 @@ def test_disk_full(full_disk_db: tuple[Path, sqlite3.Connection], media: list[st
     done = cli("--db", str(db), "status", "--format", "json", env=env)
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
-    assert status["runs"] == 1
-    assert _causes(status) == {"database-unwritable": WRITES, "writes-lost": WRITES}
+    # the writes the full disk refused were kept, and saved by this next process
+    assert status["runs"] == 1 + FILES and status["runs_by_status"] == {"succeeded": 1 + FILES}
+    assert _causes(status) == {"database-unwritable": WRITES, "writes-kept": WRITES}
     assert status["recording_errors"] == 2 * WRITES
     assert reader.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     reader.close()

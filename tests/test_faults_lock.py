@@ -14,6 +14,7 @@ import pytest
 from hostproc import cli, hold_lock, host_env, run_host, start_host, wait_for
 from media import make_media
 
+from vpo_stats_plugin import spool
 from vpo_stats_plugin.store import open_store
 from vpo_stats_plugin.store.migrations import MIGRATIONS
 from vpo_stats_plugin.writequeue import HOOK_BUSY_MS
@@ -135,7 +136,8 @@ def test_locked_before_the_first_migration(tmp_path: Path, media: list[str]) -> 
 
 
 def test_a_lock_held_past_the_exit_patience_is_counted(tmp_path: Path, media: list[str]) -> None:
-    """The exit flush waits EXIT_PATIENCE_S (60 s; 1 s here) and then says what was lost."""
+    """The exit flush waits EXIT_PATIENCE_S (60 s; 1 s here), then keeps the writes on disk
+    and says so; the next plugin process (here a `status`) saves them."""
     db = tmp_path / "stats.db"
     open_store(db).close()
     env = host_env(db)
@@ -144,14 +146,19 @@ def test_a_lock_held_past_the_exit_patience_is_counted(tmp_path: Path, media: li
         host = run_host({"files": media, "actions": ACTIONS, "exit_patience": 1}, env)
         assert host.returncode == 0 and host.raised == []
         assert 1 <= host.seconds < 10
-        assert "could not be saved before exit" in host.stderr
+        assert "kept on this machine's disk, the next plugin process saves them" in host.stderr
     finally:
         locker.kill()
         locker.wait()
-    status = _status(db, env)  # the lost writes were counted in the fallback tally
+    assert spool.waiting(db)
+    status = _status(db, env)  # opening the database saved the kept writes first
     causes = _causes(status)
-    assert causes["writes-lost"] == WRITES and causes["database-locked"] == WRITES
-    assert status["runs"] == 0
+    assert causes["writes-kept"] == WRITES and causes["database-locked"] == WRITES
+    assert status["runs"] == FILES and status["runs_by_status"] == {"succeeded": FILES}
+    assert _counts(db) == ({"succeeded": FILES}, FILES * ACTIONS)
+    assert not spool.waiting(db)
+    again = _status(db, env)  # saved once: nothing twice
+    assert again["runs"] == FILES and _counts(db) == ({"succeeded": FILES}, FILES * ACTIONS)
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])

@@ -15,6 +15,10 @@ import pytest
 from conftest import engine_database
 from hostproc import cli, host_env, run_host, start_host, wait_for
 from media import make_media
+from pgserver import running_server
+
+from vpo_stats_plugin import spool
+from vpo_stats_plugin.store.engines import server_url
 
 NODES = ("nas-1", "nas-2", "gpu-box")
 STALE = 2.0  # seconds without activity after which another node's run reads as interrupted
@@ -182,3 +186,42 @@ def test_a_sqlite_history_moves_to_postgresql_and_back(
         cli("export", env=env_of(where, "reader")).stdout for where in (str(merged), url, str(back))
     ]
     assert exports[0] == exports[1] == exports[2] and exports[0].count("\n") == 2 * len(clips)
+
+
+def test_the_server_away_while_a_host_records_loses_nothing(
+    clips: list[str], tmp_path: Path
+) -> None:
+    """The server stops while a node processes files and comes back after the host has ended:
+    the writes were kept on the node's disk, and the next command there saves them, once."""
+    with running_server("away") as server:
+        url = server.url()
+        first = run_host({"files": clips[:1], "actions": 2}, env_of(url, "nas-1"))
+        assert first.returncode == 0 and first.done["errors"] == {}, first.stderr
+        server.stop()
+        host = run_host({"files": clips * 2, "actions": 2}, env_of(url, "nas-1"))
+        assert host.returncode == 0 and host.raised == [], host.stderr
+        assert len(host.of("file")) == len(clips) * 2
+        assert max(host.hook_ms) < 1000, host.hook_ms  # refused at once, then queued
+        assert server.password not in host.stderr
+        writes = len(clips) * 2 * (2 + 2)  # begin, two actions, finish
+        assert f"{writes} writes kept in " in host.stderr, host.stderr
+        assert spool.waiting(server_url(url))
+        kept = spool.spool_file(server_url(url)).read_text()
+        assert server.password not in kept and "postgresql://vpo_stats:***@" in kept
+
+        down = cli("summary", env=env_of(url, "nas-1"))  # still away: kept, and a clear error
+        assert down.returncode == 65 and spool.waiting(server_url(url))
+        server.start()
+        summary = ask(url, "summary", node="nas-1")  # any command on that node saves them
+        assert summary["runs"] == summary["succeeded"] == 1 + len(clips) * 2
+        assert not spool.waiting(server_url(url))
+        exported = [
+            json.loads(line) for line in cli("export", env=env_of(url, "x")).stdout.splitlines()
+        ]
+        assert len(exported) == 1 + len(clips) * 2
+        assert all(len(run["actions"]) == 2 for run in exported)
+        again = ask(url, "summary", node="nas-1")
+        assert again == summary
+        causes = {e["cause"]: e["count"] for e in ask(url, "status")["recording_error_causes"]}
+        assert causes["writes-kept"] == writes and causes["database-unwritable"] == writes
+        assert ask(url, "rebuild", "--check")["differing_rows"] == 0

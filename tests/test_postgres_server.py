@@ -4,6 +4,7 @@ gone after, also when the tests using it fail."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -61,22 +62,39 @@ def test_a_database_per_test_is_owned_by_the_role(pg_server: PgServer) -> None:
         pg_server.admin("DROP DATABASE own_db_probe WITH (FORCE)")
 
 
-def test_the_store_refuses_a_real_server_naming_it_without_the_password(
+def test_a_reader_of_an_empty_server_database_creates_nothing(
     pg_server: PgServer, tmp_path: Path
 ) -> None:
+    """A reader exits 66 naming the server (never the password) and makes no table; the first
+    write makes the schema."""
     cwd = tmp_path / "cwd"
     cwd.mkdir()
+    url = pg_server.create_database("empty_reader_probe")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VPO_", "PG"))}
-    env.update(HOME=str(cwd), VPO_STATS_DATABASE=pg_server.url())
-    done = subprocess.run(
-        [vpo_stats_script(), "status"], cwd=cwd, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 65, done.stderr
-    assert f"PostgreSQL database vpo_stats on 127.0.0.1:{pg_server.port} as vpo_stats" in (
-        done.stderr
-    )
+    env.update(HOME=str(cwd), VPO_STATS_DATABASE=url)
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [vpo_stats_script(), "status", "--format", "json"],
+            cwd=cwd, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+
+    done = status()
+    assert done.returncode == 66, done.stderr
+    server = f"PostgreSQL database empty_reader_probe on 127.0.0.1:{pg_server.port} as vpo_stats"
+    assert server in done.stderr and "no stats tables yet" in done.stderr
     assert pg_server.password not in done.stdout + done.stderr
+    tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+    assert pg_server.admin(tables, database="empty_reader_probe") == [(0,)]
     assert os.listdir(cwd) == []
+    imported = subprocess.run(
+        [vpo_stats_script(), "import", "-"], input="", cwd=cwd, env=env,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    done = status()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["engine"] == "postgresql"
 
 
 def _postmaster_pid(server: PgServer) -> int:

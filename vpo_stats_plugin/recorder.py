@@ -37,6 +37,7 @@ class _Live:
     started_at: str
     started_clock: float
     successful_actions: int = 0
+    actions: int = 0  # recorded so far: the sequence number of the last one
     ended: bool = False  # its result could not be read: interrupted until a usable one comes
 
 
@@ -115,7 +116,7 @@ class Recorder:
             "process_started": self._process_started,
         }
         run = storable(stored_names(run))
-        self._writes.submit(f"begin {live.run_id}", lambda store: store.begin_run(run))
+        self._writes.submit(f"begin {live.run_id}", "begin_run", run)
         self._writes.ensure_keeper()  # for the heartbeat
 
     def after_action(self, job_payload: Any, action_payload: Any) -> None:
@@ -128,8 +129,9 @@ class Recorder:
             return
         data = storable(action.model_dump())
         when = iso(utcnow())
+        live.actions += 1  # its identity: a write made twice (replayed) adds it once
         self._writes.submit(
-            f"action {live.run_id}", lambda store: store.record_action(live.run_id, data, when)
+            f"action {live.run_id}", "record_action", live.run_id, data, when, live.actions
         )
 
     def after_file(self, job_payload: Any, result_payload: Any) -> None:
@@ -185,9 +187,7 @@ class Recorder:
             else []
         )
         fields, phases = storable(stored_names(fields)), storable(phases)
-        self._writes.submit(
-            f"finish {live.run_id}", lambda store: store.finish_run(live.run_id, fields, phases)
-        )
+        self._writes.submit(f"finish {live.run_id}", "finish_run", live.run_id, fields, phases)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -195,9 +195,7 @@ class Recorder:
         """End a run whose end the host did not report usably: interrupted, with why."""
         when = iso(utcnow())
         fields = storable({"status": "interrupted", "last_activity_at": when, "error": why})
-        self._writes.submit(
-            f"interrupt {live.run_id}", lambda store: store.finish_run(live.run_id, fields, [])
-        )
+        self._writes.submit(f"interrupt {live.run_id}", "finish_run", live.run_id, fields, [])
 
     def _reopen(self, live: _Live) -> None:
         """A run ended as interrupted whose job the host tries again: running again."""
@@ -205,9 +203,7 @@ class Recorder:
         fields = {"status": "running", "finished_at": None, "error": None}
         fields["last_activity_at"] = iso(utcnow())
         # finish_run takes an ended run out of the rollups; a running one is not counted there
-        self._writes.submit(
-            f"reopen {live.run_id}", lambda store: store.finish_run(live.run_id, fields, [])
-        )
+        self._writes.submit(f"reopen {live.run_id}", "finish_run", live.run_id, fields, [])
 
     def _keep_for_retry(self, live: _Live) -> None:
         """Remember an interrupted run, so that the host's retry of its job finishes it."""

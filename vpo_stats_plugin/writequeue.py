@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import spool
 from .errors import DatabaseUnusable, StatsError
 from .filters import iso, utcnow
 from .store import Store, open_store
@@ -55,7 +56,8 @@ class _Queued:
     """One write waiting for the database."""
 
     label: str
-    write: Write
+    method: str  # a Store method (spool.METHODS), called with args: kept on disk if need be
+    args: tuple[Any, ...]
     done: threading.Event = field(default_factory=threading.Event)
     deferred: bool = False  # already counted as delayed
 
@@ -129,6 +131,7 @@ class WriteQueue:
         self._last_heartbeat = time.monotonic()
         self._last_fallback = -math.inf
         self._exit_pid: int | None = None  # the process whose exit will call close()
+        self._kept_waiting = False  # writes an earlier process kept on disk, to be saved
 
     def _register_exit(self) -> None:
         """Have this process's exit call close(), multiprocessing workers included."""
@@ -156,6 +159,7 @@ class WriteQueue:
                     node=self.node,
                     stale_after=self.stale_after,
                     busy_timeout_ms=busy_ms,
+                    replay=False,  # the keeper saves what an earlier process kept, not a hook
                 )
             except DatabaseLocked as err:
                 err.while_opening = True  # type: ignore[attr-defined]
@@ -177,15 +181,19 @@ class WriteQueue:
 
     # --- the queue ---------------------------------------------------------------------------
 
-    def submit(self, label: str, write: Write) -> None:
-        """Queue a write and, unless the database is known to be stalled, write it now."""
+    def submit(self, label: str, method: str, *args: Any) -> None:
+        """Queue ``store.method(*args)`` and, unless the database is known to be stalled,
+        write it now."""
         if self._unusable is not None:
             self.errors.add("database-unusable", f"not recorded: {self._unusable}")
             self._save_error_counts(0)
             return
         if self._exit_pid != os.getpid():
             self._register_exit()
-        item = _Queued(label, write)
+            self._kept_waiting = spool.waiting(self.database)
+            if self._kept_waiting:
+                self.ensure_keeper()
+        item = _Queued(label, method, args)
         with self._queue_lock:
             self._queue.append(item)
             overflow = self._queue.popleft() if len(self._queue) > MAX_QUEUED else None
@@ -232,7 +240,7 @@ class WriteQueue:
                     break
                 item = self._queue[0]
             try:
-                item.write(self._store(busy_ms))
+                getattr(self._store(busy_ms), item.method)(*item.args)
             except (DatabaseLocked, DatabaseUnwritable) as err:
                 self._drop_store()
                 self._stalled = err
@@ -296,6 +304,8 @@ class WriteQueue:
     def _keep(self) -> None:
         try:
             while not self._stop.is_set():
+                if self._kept_waiting and self._stalled is None:
+                    self._save_kept()
                 if self._queue:
                     with self._flush_lock:
                         written = self._flush(KEEPER_BUSY_MS)
@@ -306,7 +316,7 @@ class WriteQueue:
                         self._stop.wait(UNWRITABLE_RETRY_S if unwritable else RETRY_INTERVAL_S)
                     continue
                 with self._queue_lock:
-                    if not self._runs_in_flight() and not self._queue:
+                    if not self._runs_in_flight() and not self._queue and not self._kept_waiting:
                         self._keeper = None
                         return
                 due = self._last_heartbeat + self.heartbeat_s - time.monotonic()
@@ -316,6 +326,16 @@ class WriteQueue:
                     self._stop.wait(min(due, 1.0))
         finally:
             self._drop_store()
+
+    def _save_kept(self) -> None:
+        """Save the writes an earlier process on this node kept on disk (spool.py)."""
+        with self._flush_lock:
+            try:
+                spool.replay(self.database, self._store(KEEPER_BUSY_MS))
+                self._kept_waiting = False
+            except StatsError:  # the database is away: tried again in a while
+                self._drop_store()
+                self._stop.wait(UNWRITABLE_RETRY_S)
 
     def _heartbeat(self) -> None:
         """Tell other nodes the runs in flight are alive (their ``last_activity_at``)."""
@@ -356,13 +376,28 @@ class WriteQueue:
         if lost:
             if self._stalled is not None:  # also the cause that delayed them, if not yet counted
                 self._defer(lost, self._stalled)
-            log.error("vpo-stats: %d writes could not be saved before exit", len(lost))
-            self.errors.add(
-                "writes-lost",
-                f"{len(lost)} writes could not be saved before the process ended: "
-                + reason(self._stalled or RuntimeError("closed")),
-                len(lost),
-            )
+            why = reason(self._stalled or RuntimeError("closed"))
+            if spool.keep(self.database, [(item.method, item.args) for item in lost]):
+                log.warning(
+                    "vpo-stats: %d writes kept in %s, for the next process to save (%s)",
+                    len(lost),
+                    spool.spool_file(self.database),
+                    why,
+                )
+                self.errors.add(
+                    "writes-kept",
+                    f"{len(lost)} writes could not be saved before the process ended ({why}): "
+                    "kept on this machine's disk, the next plugin process saves them",
+                    len(lost),
+                )
+            else:
+                log.error("vpo-stats: %d writes could not be saved before exit", len(lost))
+                self.errors.add(
+                    "writes-lost",
+                    f"{len(lost)} writes could not be saved before the process ended, nor "
+                    f"kept on disk: {why}",
+                    len(lost),
+                )
         self._save_error_counts(HOOK_BUSY_MS, final=True)
         self._drop_store()
 

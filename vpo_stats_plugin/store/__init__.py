@@ -176,8 +176,14 @@ class Store:
     def begin_run(self, run: dict[str, Any]) -> None:
         self._guard(writes.begin_run, run)
 
-    def record_action(self, run_id: str, action: dict[str, Any], when: str | None = None) -> bool:
-        return self._guard(writes.record_action, run_id, action, when or iso(utcnow()))
+    def record_action(
+        self,
+        run_id: str,
+        action: dict[str, Any],
+        when: str | None = None,
+        seq: int | None = None,
+    ) -> bool:
+        return self._guard(writes.record_action, run_id, action, when or iso(utcnow()), seq)
 
     def finish_run(self, run_id: str, fields: dict[str, Any], phases: list[dict[str, Any]]) -> bool:
         return self._guard(writes.finish_run, run_id, fields, phases)
@@ -317,14 +323,18 @@ def open_store(
     node: str | None = None,
     stale_after: float = 86400.0,
     busy_timeout_ms: int = 5000,
+    replay: bool = True,
 ) -> Store:
     """Open (creating and migrating as needed) the stats database at ``path``.
 
     ``create=False`` is for readers: where there is no database yet (no file, an empty file,
-    a SQLite file without our tables) it raises ``NoDatabase`` and creates nothing.
+    a SQLite file without our tables) it raises ``NoDatabase`` and creates nothing. Writes an
+    earlier process kept on disk for it are saved first, unless ``replay`` is false (the hooks'
+    write queue saves them from its keeper thread instead, not in a hook).
     """
     if is_server(path):  # a URL: never a file of that name
-        return _open_server(path, create, node, stale_after, busy_timeout_ms, upgrade=True)
+        store = _open_server(path, create, node, stale_after, busy_timeout_ms, upgrade=True)
+        return _replayed(store) if replay else store
     path = Path(path).expanduser().absolute()
     conn = connect(path, create=create, busy_timeout_ms=busy_timeout_ms)
     try:
@@ -335,7 +345,18 @@ def open_store(
     except sqlite3.Error as err:
         conn.close()
         raise classify(err, path) from None
-    return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
+    store = Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
+    return _replayed(store) if replay else store
+
+
+def _replayed(store: Store) -> Store:
+    """``store``, after the writes an earlier process kept on disk for it are saved (spool.py)."""
+    from .. import spool
+
+    if spool.waiting(store.path):
+        with contextlib.suppress(StatsError):  # away again: they stay kept for next time
+            spool.replay(store.path, store)
+    return store
 
 
 def _open_server(

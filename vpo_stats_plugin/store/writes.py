@@ -51,6 +51,8 @@ def begin_run(conn: sqlite3.Connection, run: dict[str, Any]) -> None:
     columns = run_columns(run)
     columns["file_id"] = dialect_of(conn).file_id(columns["file_id"])
     with transaction(conn):
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (columns["id"],)).fetchone():
+            return  # begun already (a write kept on disk and saved twice)
         conn.execute(
             INSERT_RUN,
             [columns[c] for c in RUN_COLUMNS]
@@ -59,16 +61,28 @@ def begin_run(conn: sqlite3.Connection, run: dict[str, Any]) -> None:
         rollups.add_paths(conn, {columns["path"]: 1})
 
 
-def record_action(conn: sqlite3.Connection, run_id: str, action: dict[str, Any], when: str) -> bool:
-    """Append one action to a run; False when the run is unknown."""
+def record_action(
+    conn: sqlite3.Connection,
+    run_id: str,
+    action: dict[str, Any],
+    when: str,
+    seq: int | None = None,
+) -> bool:
+    """Append one action to a run (as its ``seq``-th, when given: an action already stored
+    under that number is not added again); False when the run is unknown."""
     columns = action_columns(action)
     with transaction(conn):
         row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return False
-        seq = conn.execute(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM actions WHERE run_id = ?", (run_id,)
-        ).fetchone()[0]
+        if seq is None:
+            seq = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM actions WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+        elif conn.execute(
+            "SELECT 1 FROM actions WHERE run_id = ? AND seq = ?", (run_id, seq)
+        ).fetchone():
+            return True
         conn.execute(INSERT_ACTION, [run_id, seq, *(columns[c] for c in ACTION_FIELDS)])
         conn.execute("UPDATE runs SET last_activity_at = ? WHERE id = ?", (when, run_id))
         if row["status"] != "running":
