@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .dburl import DatabaseURL
+from .store.connection import DatabaseLocked, DatabaseUnwritable
 
 log = logging.getLogger("vpo_stats_plugin")
 
@@ -100,11 +101,9 @@ def replay(database: Path | DatabaseURL, store: Any) -> int:
         for method, args in writes:
             try:
                 getattr(store, method)(*args)
+            except (DatabaseLocked, DatabaseUnwritable):
+                raise  # the database is away again: keep the rest for next time
             except Exception as err:
-                from .store.connection import DatabaseLocked, DatabaseUnwritable
-
-                if isinstance(err, (DatabaseLocked, DatabaseUnwritable)):
-                    raise  # the database is away again: keep the rest for next time
                 log.warning("vpo-stats: a kept write (%s) could not be saved: %s", method, err)
             done += 1
     finally:

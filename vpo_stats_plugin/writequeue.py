@@ -46,8 +46,6 @@ HEARTBEAT_MAX_S = 600.0  # runs in flight are touched at least this often (stale
 FALLBACK_EVERY_S = 60.0  # the fallback tally is appended to at most this often (and at exit)
 MAX_QUEUED = 100_000  # writes kept while the database cannot take them; then the oldest go
 
-Write = Callable[[Store], Any]
-
 _inherited: list[Any] = []  # a parent's connections in a forked child: never used nor closed
 
 

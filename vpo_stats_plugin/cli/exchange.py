@@ -53,6 +53,13 @@ class _Progress:
             click.echo(f"\r{self.verb} {text}", nl=False, err=True)
             self.shown = True
 
+    def counts(self, counts: dict[str, int]) -> None:
+        """An import's running count."""
+        self.show(
+            f"{counts['imported']} of {counts['read']} runs read "
+            f"({counts['present']} already present)"
+        )
+
     def done(self) -> None:
         if self.shown:
             click.echo("\r\x1b[K", nl=False, err=True)
@@ -315,14 +322,14 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
     try:
         handle = io.BufferedReader(raw, buffer_size=_SNIFF) if is_stdin else raw
         head = handle.peek(_SNIFF)[:_SNIFF]
-        if head.startswith(SQLITE_HEADER) and not is_stdin:
+        if head.startswith(SQLITE_HEADER):
+            if is_stdin:
+                raise DatabaseUnusable(
+                    "standard input is a SQLite database: give a stats database by its path"
+                )
             raw.close()
             _import_database(ctx, file, batch_size)
             return
-        if head.startswith(SQLITE_HEADER):
-            raise DatabaseUnusable(
-                "standard input is a SQLite database: give a stats database by its path"
-            )
         _check_source(file, head)
         reader = _Reader(handle, fmt, batch_size)
         progress = _Progress("imported")
@@ -331,16 +338,10 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
         def on_skip(number: int, run: Any, why: str) -> None:
             skipped.append((reader.line_of(number), why))
 
-        def on_progress(counts: dict[str, int]) -> None:
-            progress.show(
-                f"{counts['imported']} of {counts['read']} runs read "
-                f"({counts['present']} already present)"
-            )
-
         try:
             with ctx.open_store(create=True) as store:
                 counts = store.import_runs(
-                    reader, batch_size=batch_size, on_progress=on_progress, on_skip=on_skip
+                    reader, batch_size=batch_size, on_progress=progress.counts, on_skip=on_skip
                 )
         finally:
             progress.done()
@@ -348,11 +349,10 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
         if not is_stdin:
             raw.close()
     problems = sorted([(line, why) for line, why in reader.bad] + skipped, key=lambda p: p[0] or 0)
-    for line, why in problems[:MAX_LISTED]:
-        where = f"line {line}" if line is not None else "a run"
-        click.echo(f"skipped {where}: {why}", err=True)
-    if len(problems) > MAX_LISTED:
-        click.echo(f"... and {len(problems) - MAX_LISTED} more lines skipped", err=True)
+    _say_skipped(
+        [f"line {line}: {why}" if line is not None else f"a run: {why}" for line, why in problems],
+        "lines",
+    )
     considered = counts["read"] + len(reader.bad)
     click.echo(
         f"{plural(considered, 'run')} read from {file if not is_stdin else 'standard input'}: "
@@ -369,6 +369,14 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
             f"{plural(len(problems), 'line was', 'lines were')} not valid runs and skipped (listed above); "
             "the other runs were imported"
         )
+
+
+def _say_skipped(items: list[str], noun: str) -> None:
+    """What an import skipped, on stderr: the first MAX_LISTED one by one, the rest counted."""
+    for item in items[:MAX_LISTED]:
+        click.echo(f"skipped {item}", err=True)
+    if len(items) > MAX_LISTED:
+        click.echo(f"... and {len(items) - MAX_LISTED} more {noun} skipped", err=True)
 
 
 @contextlib.contextmanager
@@ -409,12 +417,6 @@ def _import_database(ctx: Any, source: Path, batch_size: int) -> None:
     def on_skip(number: int, run: Any, why: str) -> None:
         skipped.append((run.get("id", "?") if isinstance(run, dict) else "?", why))
 
-    def on_progress(counts: dict[str, int]) -> None:
-        progress.show(
-            f"{counts['imported']} of {counts['read']} runs read "
-            f"({counts['present']} already present)"
-        )
-
     try:
         with contextlib.ExitStack() as stack:
             origin = stack.enter_context(_opened_source(source))
@@ -422,16 +424,13 @@ def _import_database(ctx: Any, source: Path, batch_size: int) -> None:
             counts = store.import_runs(
                 origin.iter_runs(Filters()),
                 batch_size=batch_size,
-                on_progress=on_progress,
+                on_progress=progress.counts,
                 on_skip=on_skip,
                 from_store=True,
             )
     finally:
         progress.done()
-    for run_id, why in skipped[:MAX_LISTED]:
-        click.echo(f"skipped run {run_id}: {why}", err=True)
-    if len(skipped) > MAX_LISTED:
-        click.echo(f"... and {len(skipped) - MAX_LISTED} more runs skipped", err=True)
+    _say_skipped([f"run {run_id}: {why}" for run_id, why in skipped], "runs")
     click.echo(
         f"{plural(counts['read'], 'run')} read from the stats database {source}: "
         f"{counts['imported']} imported, {counts['present']} already present, "

@@ -141,7 +141,8 @@ class Store:
         """Path, schema, size, run counts and the recording errors counted by the hooks."""
         self._read(lambda conn: None)
         conn = self.conn
-        size = dialect_of(conn).size_bytes(conn, self.path)
+        dialect = dialect_of(conn)
+        size = dialect.size_bytes(conn, self.path)
         # one aggregate per statement: SQLite answers each from one end of the index
         first = conn.execute("SELECT MIN(started_at) FROM runs").fetchone()[0]
         last = conn.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
@@ -158,8 +159,8 @@ class Store:
         applied = migrations.applied(conn)
         return {
             "path": str(self.path),
-            "engine": dialect_of(conn).name,
-            "server_version": dialect_of(conn).server_version(conn),
+            "engine": dialect.name,
+            "server_version": dialect.server_version(conn),
             "schema_version": len(applied),
             "migrations": applied,
             "pending_migrations": migrations.pending(conn),
@@ -376,16 +377,14 @@ def _open_server(
         made = migrations.applied(conn)
         if not made and not create:
             raise NoDatabase(url, f"the {url.server} has no stats tables yet")  # type: ignore[arg-type]
-        if upgrade:
-            migrations.migrate(conn, f"the {url.server}")
-        elif migrations.pending(conn):
+        behind = [] if upgrade else migrations.pending(conn)
+        if behind:
             raise OlderSchema(
                 f"the {url.server} has an older schema than this plugin's (not yet applied: "
-                f"{', '.join(migrations.pending(conn))}): any command that writes, e.g. "
-                "`vpo-stats rebuild`, upgrades it first"
+                f"{', '.join(behind)}): any command that writes, e.g. `vpo-stats rebuild`, "
+                "upgrades it first"
             )
-        else:
-            migrations.migrate(conn, f"the {url.server}")  # refuses a newer one, changes nothing
+        migrations.migrate(conn, f"the {url.server}")  # (also refuses a newer schema)
     except StatsError:
         conn.close()
         raise
