@@ -77,10 +77,11 @@ def test_three_nodes_record_real_media_into_one_server(
         files = [json.loads(line) for line in outputs[node][0].splitlines() if '"file"' in line]
         assert len(files) == len(clips) * 2 and all(f["success"] for f in files), files
 
+    said = {node: (out.splitlines()[-1:], err) for node, (out, err) in outputs.items()}
     per_node = {row["node"]: row for row in ask(url, "nodes")["nodes"]}
-    assert set(per_node) == set(NODES)
+    assert set(per_node) == set(NODES), said
     summary = ask(url, "summary")
-    assert summary["runs"] == summary["succeeded"] == len(NODES) * len(clips) * 2
+    assert summary["runs"] == summary["succeeded"] == len(NODES) * len(clips) * 2, said
     for node in NODES:
         row = per_node[node]
         assert row["runs"] == row["succeeded"] == len(clips) * 2, row
@@ -149,16 +150,18 @@ def test_a_wrong_password_or_database_names_the_server_not_the_password(
 )
 def test_two_nodes_create_the_schema_at_once(url: str, clips: list[str]) -> None:
     hosts = [start_host({"files": clips, "actions": 1}, env_of(url, node)) for node in NODES[:2]]
+    said = []  # what each host printed, to show when the count is off
     for proc in hosts:
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert "Traceback" not in err
+        said.append((out.splitlines()[-1:], err))
     status = ask(url, "status")
     assert status["pending_migrations"] == [] and len(status["migrations"]) == len(
         set(status["migrations"])
     )
-    assert status["runs"] == 2 * len(clips)
-    assert status["recording_errors"] == 0, status["recording_error_causes"]
+    assert status["runs"] == 2 * len(clips), said
+    assert status["recording_errors"] == 0, (status["recording_error_causes"], said)
 
 
 def test_a_sqlite_history_moves_to_postgresql_and_back(

@@ -51,7 +51,14 @@ class PostgreSQLDialect(SQLiteDialect):
         return ""
 
     def table_exists(self, conn: Any, table: str) -> bool:
-        return conn.execute("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()[0]
+        # pg_class read with this statement's snapshot, not to_regclass: that one takes no
+        # lock, so after waiting for the migration lock it can still answer from the session's
+        # catalog cache of before, missing the tables another node has just made
+        return conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relname = ? AND n.nspname = current_schema())",
+            (table,),
+        ).fetchone()[0]
 
     def begin_migration(self, conn: Any) -> None:
         conn.execute("BEGIN")
