@@ -51,11 +51,6 @@ def ask(url: str, *args: str, node: str = "reader") -> Any:
     return json.loads(done.stdout)
 
 
-@pytest.mark.xfail(
-    reason="known defect (issue 15, open): with the CPU loaded, a node that starts while another "
-    "creates the schema can lose its runs; seen in CI, not yet understood",
-    strict=False,
-)
 def test_three_nodes_record_real_media_into_one_server(
     url: str, clips: list[str], tmp_path: Path
 ) -> None:
@@ -143,11 +138,6 @@ def test_a_wrong_password_or_database_names_the_server_not_the_password(
         assert secret not in path.read_text(errors="replace"), path
 
 
-@pytest.mark.xfail(
-    reason="known defect (issue 15, open): with the CPU loaded, a node that starts while another "
-    "creates the schema can lose its runs; seen in CI, not yet understood",
-    strict=False,
-)
 def test_two_nodes_create_the_schema_at_once(url: str, clips: list[str]) -> None:
     hosts = [start_host({"files": clips, "actions": 1}, env_of(url, node)) for node in NODES[:2]]
     said = []  # what each host printed, to show when the count is off

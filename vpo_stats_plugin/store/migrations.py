@@ -363,3 +363,36 @@ def m005_duration_buckets(conn: sqlite3.Connection) -> None:
         "WHERE r.status != 'running' AND r.duration_seconds IS NOT NULL "
         f"GROUP BY {key}"
     )
+
+
+# frozen here: the shard of a path in the file count (rollups.FILE_SHARD, the same expression)
+_M006_SHARD = "length(path) % 64"
+
+
+@migration
+def m006_no_row_all_nodes_write(conn: sqlite3.Connection) -> None:
+    """No rollup row that every node's runs update, so nodes sharing a server never queue on
+    one: the per-day totals gain the node in their key (``rollup_day_node`` replaces
+    ``rollup_day_status``), and the file count is kept in 64 shards by path (``rollup_files``
+    replaces ``rollup_counts``)."""
+    conn.execute(
+        f"CREATE TABLE rollup_day_node (day TEXT NOT NULL, node TEXT NOT NULL, "
+        f"status TEXT NOT NULL, {_RUN_SUMS} PRIMARY KEY (day, node, status)) WITHOUT ROWID"
+    )
+    conn.execute("CREATE TABLE rollup_files (shard INTEGER PRIMARY KEY, files INTEGER NOT NULL)")
+    m006_fill(conn)
+
+
+def m006_fill(conn: sqlite3.Connection) -> None:
+    """m006's steps after its tables are made, the same on both engines."""
+    conn.execute(
+        f"INSERT INTO rollup_day_node (day, node, status, {_RUN_SUM_NAMES}, first_run_at, "
+        f"last_run_at) SELECT day, node, status, {_summed(_RUN_SUM_NAMES)}, MIN(first_run_at), "
+        "MAX(last_run_at) FROM rollup_daily GROUP BY day, node, status"
+    )
+    conn.execute(
+        f"INSERT INTO rollup_files (shard, files) SELECT {_M006_SHARD}, COUNT(*) "
+        f"FROM rollup_paths GROUP BY {_M006_SHARD}"
+    )
+    conn.execute("DROP TABLE rollup_day_status")
+    conn.execute("DROP TABLE rollup_counts")

@@ -11,7 +11,7 @@ Three families of sums, each kept at levels that differ only in their key:
 |---------|-----------------------------------|-------------------------------------------------------|
 | runs    | finished runs                     | rollup_daily: day, policy, node, status               |
 |         |                                   | rollup_total: policy, node, status (all time)         |
-|         |                                   | rollup_day_status: day, status                        |
+|         |                                   | rollup_day_node: day, node, status                    |
 | actions | actions of finished runs          | rollup_actions: day, policy, node, status, type       |
 |         |                                   | rollup_actions_total: policy, node, status, type      |
 | codecs  | succeeded runs naming a codec     | rollup_codecs: day, policy, node, status, source, target |
@@ -20,7 +20,11 @@ Three families of sums, each kept at levels that differ only in their key:
 
 A question reads the smallest level whose key holds what it filters and groups by (see
 ``aggregate.py``), so whole-history answers read rows that do not grow with history.
-``rollup_paths`` (runs per path, running ones included) counts distinct files.
+``rollup_paths`` (runs per path, running ones included) counts distinct files, and
+``rollup_files`` how many paths it holds, in shards by path.
+
+No row is one that every node's runs update (CONTRACT 7: nodes sharing a server would queue on
+it): each runs level has the node in its key, and a new file adds to its own shard.
 """
 
 from __future__ import annotations
@@ -169,7 +173,7 @@ class Level:
 LEVELS = (
     Level("rollup_daily", RUNS, KEY),
     Level("rollup_total", RUNS, ("policy", "node", "status")),
-    Level("rollup_day_status", RUNS, ("day", "status")),
+    Level("rollup_day_node", RUNS, ("day", "node", "status")),
     Level("rollup_actions", ACTIONS, KEY),
     Level("rollup_actions_total", ACTIONS, ("policy", "node", "status")),
     Level("rollup_codecs", CODECS, KEY),
@@ -276,45 +280,69 @@ def add_action(conn: sqlite3.Connection, run_id: str, seq: int) -> None:
 # --- paths ---------------------------------------------------------------------------------
 
 PATH_CHUNK = 500
+# which of rollup_files' rows counts a path (an SQL expression over ``path``, as m006 made them)
+FILE_SHARD = "length(path) % 64"
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(items), PATH_CHUNK):
+        yield items[i : i + PATH_CHUNK]
 
 
 def add_paths(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
-    """Count ``counts[path]`` more runs of each path (running ones included), and new paths."""
-    known: set[str] = set()
-    paths = list(counts)
-    for i in range(0, len(paths), PATH_CHUNK):
-        chunk = paths[i : i + PATH_CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        known.update(
-            r[0]
-            for r in conn.execute(f"SELECT path FROM rollup_paths WHERE path IN ({marks})", chunk)
+    """Count ``counts[path]`` more runs of each path (running ones included), and new paths.
+
+    A path another node adds at the same moment is waited for, never inserted twice; paths
+    and shards are locked in sorted order, the same for every writer, so no two deadlock.
+    """
+    shards: dict[int, int] = {}
+    for chunk in _chunks(sorted(counts)):
+        values = ", ".join("(?, ?)" for _ in chunk)
+        made = conn.execute(
+            f"INSERT INTO rollup_paths (path, runs) VALUES {values} ON CONFLICT (path) "
+            f"DO NOTHING RETURNING path, {FILE_SHARD}",
+            [v for path in chunk for v in (path, counts[path])],
+        ).fetchall()
+        for _, shard in made:
+            shards[shard] = shards.get(shard, 0) + 1
+        new = {row[0] for row in made}
+        conn.executemany(
+            "UPDATE rollup_paths SET runs = runs + ? WHERE path = ?",
+            [(counts[p], p) for p in chunk if p not in new],
         )
     conn.executemany(
-        "UPDATE rollup_paths SET runs = runs + ? WHERE path = ?",
-        [(counts[p], p) for p in paths if p in known],
+        "INSERT INTO rollup_files (shard, files) VALUES (?, ?) ON CONFLICT (shard) "
+        "DO UPDATE SET files = rollup_files.files + excluded.files",
+        sorted(shards.items()),
     )
-    new = [(p, counts[p]) for p in paths if p not in known]
-    if new:
-        conn.executemany("INSERT INTO rollup_paths (path, runs) VALUES (?, ?)", new)
-        conn.execute("UPDATE rollup_counts SET value = value + ? WHERE name = 'files'", (len(new),))
 
 
 def remove_paths(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
     """Count ``counts[path]`` fewer runs of each path; a path left with none is forgotten."""
+    ordered = sorted(counts)
     conn.executemany(
-        "UPDATE rollup_paths SET runs = runs - ? WHERE path = ?",
-        [(n, p) for p, n in counts.items()],
+        "UPDATE rollup_paths SET runs = runs - ? WHERE path = ?", [(counts[p], p) for p in ordered]
     )
-    gone = conn.executemany(
-        "DELETE FROM rollup_paths WHERE path = ? AND runs <= 0", [(p,) for p in counts]
-    ).rowcount
-    if gone:
-        conn.execute("UPDATE rollup_counts SET value = value - ? WHERE name = 'files'", (gone,))
+    shards: dict[int, int] = {}
+    for chunk in _chunks(ordered):
+        marks = ", ".join("?" * len(chunk))
+        for (shard,) in conn.execute(
+            f"DELETE FROM rollup_paths WHERE runs <= 0 AND path IN ({marks}) "
+            f"RETURNING {FILE_SHARD}",
+            chunk,
+        ).fetchall():
+            shards[shard] = shards.get(shard, 0) + 1
+    conn.executemany(
+        "UPDATE rollup_files SET files = files - ? WHERE shard = ?",
+        [(n, shard) for shard, n in sorted(shards.items())],
+    )
+    if shards:  # as rebuild leaves them: no row for a shard without files
+        conn.execute("DELETE FROM rollup_files WHERE files <= 0")
 
 
 def files(conn: sqlite3.Connection) -> int:
     """How many distinct paths have runs."""
-    return conn.execute("SELECT value FROM rollup_counts WHERE name = 'files'").fetchone()[0]
+    return conn.execute("SELECT COALESCE(SUM(files), 0) FROM rollup_files").fetchone()[0]
 
 
 # --- taking runs out ------------------------------------------------------------------------
@@ -401,6 +429,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
     for level in LEVELS:
         conn.execute(f"DELETE FROM {level.table}")
     conn.execute("DELETE FROM rollup_paths")
+    conn.execute("DELETE FROM rollup_files")
     for family in FAMILIES:
         daily, *coarser = sorted(levels(family), key=lambda lv: -len(lv.key))
         conn.execute(_upsert(daily, contributions(daily, "TRUE"), dialect))
@@ -416,11 +445,12 @@ def rebuild(conn: sqlite3.Connection) -> None:
         "INSERT INTO rollup_paths (path, runs) SELECT path, COUNT(*) FROM runs GROUP BY path"
     )
     conn.execute(
-        "UPDATE rollup_counts SET value = (SELECT COUNT(*) FROM rollup_paths) WHERE name = 'files'"
+        f"INSERT INTO rollup_files (shard, files) SELECT {FILE_SHARD}, COUNT(*) "
+        f"FROM rollup_paths GROUP BY {FILE_SHARD}"
     )
 
 
-TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_counts")
+TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_files")
 
 
 def _copy(conn: sqlite3.Connection, prefix: str, filled: tuple[str, ...]) -> None:
@@ -439,7 +469,7 @@ def keep_copy(conn: sqlite3.Connection) -> None:
 def shadow(conn: sqlite3.Connection) -> None:
     """Temporary twins of the rollup tables, which hide them from unqualified names: ``rebuild``
     then writes only there, so a check needs no write access (drop them with ``unshadow``)."""
-    _copy(conn, "", ("rollup_counts",))
+    _copy(conn, "", ())
 
 
 def unshadow(conn: sqlite3.Connection) -> None:

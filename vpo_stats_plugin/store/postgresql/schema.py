@@ -1,7 +1,7 @@
 """The PostgreSQL bodies of the migrations (their names and order are ``migrations.MIGRATIONS``).
 
 PostgreSQL starts at the schema SQLite reached with m005: m001 creates all of it, and m002 to
-m005 have nothing left to do there. Every later migration gets a body here as well. Types
+m005 have nothing left to do there. Every later migration (m006 on) gets a body here as well. Types
 differ from SQLite's where SQLite's are looser: BIGINT for every integer (sizes pass 2^31),
 DOUBLE PRECISION for every real, JSONB for ``file_id`` (a number or a text, kept as it came),
 and text compared byte by byte (``COLLATE "C"``), as SQLite compares it, whatever the
@@ -104,10 +104,22 @@ def _already_in_m001(conn: Any) -> None:
     """Nothing to do: PostgreSQL's m001 made the schema these SQLite steps reach."""
 
 
+def m006_no_row_all_nodes_write(conn: Any) -> None:
+    from ..migrations import m006_fill
+
+    conn.execute(
+        f"CREATE TABLE rollup_day_node (day {T} NOT NULL, node {T} NOT NULL, "
+        f"status {T} NOT NULL, {_RUN_SUMS} PRIMARY KEY (day, node, status))"
+    )
+    conn.execute(f"CREATE TABLE rollup_files (shard {I} PRIMARY KEY, files {I} NOT NULL)")
+    m006_fill(conn)
+
+
 BODIES: dict[str, Callable[[Any], None]] = {
     "m001_initial": m001_initial,
     "m002_rollup_levels": _already_in_m001,
     "m003_started_path_index": _already_in_m001,
     "m004_drop_job_index": _already_in_m001,
     "m005_duration_buckets": _already_in_m001,
+    "m006_no_row_all_nodes_write": m006_no_row_all_nodes_write,
 }
