@@ -176,8 +176,9 @@ def scrape(path: Path) -> bytes:
     """One Prometheus scrape as ``GET /metrics`` makes it: a store opened, the exposition
     written by prometheus-client from the app's own registry."""
     from vpo_stats_plugin.web.metrics import MetricsExporter
+    from vpo_stats_plugin.web.readers import Readers
 
-    exporter = _EXPORTERS.setdefault(path, MetricsExporter(path, {}))
+    exporter = _EXPORTERS.setdefault(path, MetricsExporter(Readers(path, {})))
     return exporter.exposition("")[0]
 
 

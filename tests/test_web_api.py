@@ -1,4 +1,5 @@
-"""The JSON API on a real aiohttp server on loopback, over a history recorded in real SQLite."""
+"""The JSON API on a real aiohttp server on loopback, over a history recorded in real SQLite
+or on the suite's PostgreSQL server (each test that uses ``db_path`` runs on both)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
+from conftest import engine_database
 from hostproc import record_files
 from web_history import (
     HOSTILE,
@@ -37,6 +39,17 @@ from vpo_stats_plugin.web import create_app
 UTC = timezone.utc
 
 # ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture
+def db_path(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The database this test's app reads: a SQLite file, or a schema on the server (also the
+    plugin's configured one, for an app that reads its own config)."""
+    database = engine_database(request, engine, tmp_path / "stats.db")
+    monkeypatch.setenv("VPO_STATS_DATABASE", database)
+    return database
 
 
 @pytest.fixture

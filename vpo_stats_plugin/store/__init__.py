@@ -62,6 +62,11 @@ class Store:
         """Close the connection."""
         self.conn.close()
 
+    def reap_on_next_read(self) -> None:
+        """Mark dead runs interrupted before the next read, as a new store's first read does
+        (a store kept open between requests)."""
+        self._reaped = False
+
     def set_wait(self, ms: int) -> None:
         """How long a statement waits for another connection's lock, in milliseconds."""
         dialect_of(self.conn).set_wait(self.conn, ms)
@@ -84,19 +89,22 @@ class Store:
     def _read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._reaped:
             self._reaped = True
-            # a read-only or busy database still answers; reaping waits for next time, and a
-            # reader never waits out the whole busy timeout for it
-            dialect = dialect_of(self.conn)
-            timeout = dialect.get_wait(self.conn)
-            dialect.set_wait(self.conn, min(timeout, REAP_BUSY_MS))
-            try:
-                with contextlib.suppress(StatsError):
-                    self.reap_interrupted()
-            finally:
-                dialect.set_wait(self.conn, timeout)
+            self._guard(self._reap_briefly)
         # names as the recorder stores them (names.py): undecodable bytes of a path as \xNN
         args = tuple(_storable_arg(a) for a in args)
         return self._guard(fn, *args, **kwargs)
+
+    def _reap_briefly(self, conn: sqlite3.Connection) -> None:
+        # a read-only or busy database still answers; reaping waits for next time, and a
+        # reader never waits out the whole busy timeout for it
+        dialect = dialect_of(conn)
+        timeout = dialect.get_wait(conn)
+        dialect.set_wait(conn, min(timeout, REAP_BUSY_MS))
+        try:
+            with contextlib.suppress(StatsError):
+                self.reap_interrupted()
+        finally:
+            dialect.set_wait(conn, timeout)
 
     # reading
     def summary(self, filters: Filters) -> dict[str, Any]:
@@ -487,8 +495,8 @@ def empty_store(
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     migrations.migrate(conn, ":memory:")
-    path = Path(path).expanduser().absolute()
-    return Store(conn, path, node=node or socket.gethostname(), stale_after=stale_after)
+    where = server_url(path) if is_server(path) else Path(path).expanduser().absolute()
+    return Store(conn, where, node=node or socket.gethostname(), stale_after=stale_after)  # type: ignore[arg-type]
 
 
 def stored_run_ids(path: str | Path, run_ids: list[str]) -> set[str]:

@@ -54,6 +54,11 @@ class DatabaseUnwritable(DatabaseUnusable):
     """The database cannot be opened or written now (permissions, disk full, I/O): may pass."""
 
 
+class ServerAway(DatabaseUnwritable):
+    """The database server cannot be reached or refuses us (down, restarting, a bad password,
+    no such database): the hooks keep their runs and try again; a reader stops (exit 65)."""
+
+
 class NoDatabase(InputMissing):
     """No stats database at the path yet (no file, an empty one, or one with no tables):
     what a reader is told, instead of creating one."""

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from ..dburl import as_database
 from .errors import error_middleware
-from .keys import DATABASE, METRICS, SETTINGS, STORE_OPTIONS
+from .keys import DATABASE, METRICS, READERS, SETTINGS, STORE_OPTIONS
 from .metrics import MetricsExporter
+from .readers import Readers
 from .routes import add_routes
 
 __all__ = ["create_app"]
@@ -31,9 +32,15 @@ def create_app(settings: Any = None) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE] = as_database(settings.database)  # a Path, or a URL (never a file name)
     app[STORE_OPTIONS] = store_options(settings)
-    app[METRICS] = MetricsExporter(app[DATABASE], app[STORE_OPTIONS])
+    readers = app[READERS] = Readers(app[DATABASE], app[STORE_OPTIONS])
+    app[METRICS] = MetricsExporter(readers)
+    app.on_cleanup.append(_close_readers)
     add_routes(app)
     return app
+
+
+async def _close_readers(app: web.Application) -> None:
+    app[READERS].close()  # type: ignore[attr-defined]
 
 
 def store_options(settings: Any) -> dict[str, Any]:

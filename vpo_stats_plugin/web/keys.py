@@ -16,5 +16,8 @@ STORE_OPTIONS = web.AppKey("vpo_stats_store_options", dict[str, Any])
 SETTINGS = web.AppKey("vpo_stats_settings", object)
 """The settings object ``create_app`` was given, or loaded from the plugin config."""
 
+READERS = web.AppKey("vpo_stats_readers", object)
+"""The app's ``web.readers.Readers``: the stores its requests read with."""
+
 METRICS = web.AppKey("vpo_stats_metrics", object)
 """The app's ``web.metrics.MetricsExporter``: its own Prometheus registry (``GET /metrics``)."""

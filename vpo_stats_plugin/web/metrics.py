@@ -13,13 +13,11 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import StatsError
-from ..store import open_for_reading
 from ..store.rollups import DURATION_BOUNDS
 from .errors import error_response
 from .keys import METRICS
@@ -29,11 +27,11 @@ FINISHED = ("succeeded", "failed", "interrupted")
 
 
 class MetricsExporter:
-    """The app's registry (made on first use) with one collector reading ``database``."""
+    """The app's registry (made on first use) with one collector reading through ``readers``
+    (a ``web.readers.Readers``)."""
 
-    def __init__(self, database: Path, options: dict[str, Any]) -> None:
-        self.database = database
-        self.options = options
+    def __init__(self, readers: Any) -> None:
+        self.readers = readers
         self._registry: Any = None
         self._lock = threading.Lock()
 
@@ -49,12 +47,8 @@ class MetricsExporter:
             return self._registry
 
     def read(self) -> dict[str, Any]:
-        """The store's metrics answer (one connection per scrape, as for every request)."""
-        store = open_for_reading(self.database, **self.options)
-        try:
-            return store.metrics()
-        finally:
-            store.close()
+        """The store's metrics answer, read as every request reads."""
+        return self.readers.ask(lambda store: store.metrics())
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The body and content type for a scraper sending ``accept``."""

@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..errors import BadParameter
-from ..store import Store, open_for_reading
+from ..store import Store
 from ..store.names import name_of
 from . import params
 from .codecs import codec_transitions
 from .errors import error_response
-from .keys import DATABASE, STORE_OPTIONS
+from .keys import READERS
 from .openapi import openapi_document
 
 T = TypeVar("T")
@@ -33,18 +33,9 @@ PAGE_HEADERS = {
 
 
 async def ask(request: web.Request, question: Callable[[Store], T]) -> T:
-    """Run ``question`` against the store in a worker thread (one connection per call)."""
-    path = request.config_dict[DATABASE]
-    options = request.config_dict[STORE_OPTIONS]
-
-    def work() -> T:
-        store = open_for_reading(path, **options)
-        try:
-            return question(store)
-        finally:
-            store.close()
-
-    return await asyncio.to_thread(work)
+    """Run ``question`` against the store in a worker thread."""
+    readers = request.config_dict[READERS]
+    return await asyncio.to_thread(readers.ask, question)  # type: ignore[attr-defined]
 
 
 def answer(body: Any) -> web.Response:

@@ -20,14 +20,9 @@ from psycopg import errors as pg_errors
 
 from ...dburl import DatabaseURL
 from ...errors import DatabaseUnusable, StatsError
-from ..connection import DatabaseLocked, DatabaseUnwritable
+from ..connection import DatabaseLocked, ServerAway
 
 APPLICATION = "vpo-stats-plugin"
-
-
-class ServerAway(DatabaseUnwritable):
-    """The server cannot be reached or refuses us (down, restarting, a bad password, no such
-    database): the hooks keep their runs and try again; a reader stops (exit 65)."""
 
 
 class Row:
