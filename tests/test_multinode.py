@@ -90,6 +90,8 @@ def test_three_nodes_record_real_media_into_one_server(
     status = ask(url, "status")
     assert status["engine"] == "postgresql" and status["server_version"]
     assert status["runs"] == summary["runs"] and "***" in status["path"]
+    shown = cli("status", env=env_of(url, "reader")).stdout
+    assert f"postgresql {status['server_version']}" in shown and "***" in shown
 
 
 def test_a_node_killed_mid_file_is_interrupted_seen_from_another(

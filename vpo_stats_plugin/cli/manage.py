@@ -34,12 +34,18 @@ from .output import (
 )
 
 
+def _engine(body: dict[str, Any]) -> str:
+    version = body.get("server_version")
+    return f"{body.get('engine', 'sqlite')} {version}" if version else body.get("engine", "sqlite")
+
+
 def render_status(body: dict[str, Any]) -> str:
     """The status block."""
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(body["runs_by_status"].items())) or "none"
     last_migration = body["migrations"][-1] if body["migrations"] else "-"
     items = [
         ("database", clean(body["path"])),
+        ("engine", _engine(body)),
         ("schema", f"version {body['schema_version']} ({last_migration})"),
         ("size", human_bytes(body["size_bytes"])),
         ("runs", f"{body['runs']} ({by_status})"),
