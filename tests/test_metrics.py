@@ -1,6 +1,7 @@
-"""GET /metrics on a real aiohttp server over real SQLite: every value parsed by prometheus-client's
-own parsers (text and OpenMetrics) and checked against the CLI's json; the duration buckets kept
-right by import, purge, rebuild and the migration; read-only, mounted anywhere, started lazily."""
+"""GET /metrics on a real aiohttp server over real SQLite or the suite's PostgreSQL server:
+every value parsed by prometheus-client's own parsers (text and OpenMetrics) and checked against
+the CLI's json; the duration buckets kept right by import, purge, rebuild and the migration;
+read-only, mounted anywhere, started lazily."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from conftest import engine_database
 from history import (
     NODES,
     POLICIES,
@@ -49,6 +51,16 @@ from vpo_stats_plugin.web import create_app
 ROOT = Path(__file__).resolve().parent.parent
 OPENMETRICS = "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"
 HERE = socket.gethostname()  # the node the CLI and the app read as
+
+
+@pytest.fixture
+def db_path(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The database the exporter reads: a SQLite file, or a schema on the suite's server."""
+    database = engine_database(request, engine, tmp_path / "stats.db")
+    monkeypatch.setenv("VPO_STATS_DATABASE", database)
+    return database
 
 
 @pytest.fixture
@@ -123,10 +135,14 @@ async def test_every_value_agrees_with_the_cli(
 
 
 async def test_a_history_recorded_live_through_the_reference_host_agrees(
-    aiohttp_client: Any, recorded: Path, db_path: Path, cli: Any
+    aiohttp_client: Any, recorded: Path, db_path: str, cli: Any, engine: str, runner: Any
 ) -> None:
-    """Real media made with ffmpeg, processed by the reference host with the plugin loaded."""
-    copy_db(recorded, db_path)
+    """Real media made with ffmpeg, processed by the reference host with the plugin loaded
+    (on PostgreSQL: moved there with `import SOURCE`, as a user moves a history)."""
+    if engine == "sqlite":
+        copy_db(recorded, Path(db_path))
+    else:
+        assert invoke(runner, db_path, "import", str(recorded)).exit_code == 0
     settings = load_settings(overrides={"database": (str(db_path), "test")})
     client = await aiohttp_client(create_app(settings))
     samples = parse(await scrape(client))

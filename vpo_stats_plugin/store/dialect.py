@@ -44,6 +44,8 @@ class SQLiteDialect:
         """How much room the database takes: the file and its WAL."""
         from pathlib import Path
 
+        if not isinstance(where, Path):  # in memory, for a server database with no tables yet
+            return 0
         return sum(p.stat().st_size for p in (where, Path(f"{where}-wal")) if p.exists())
 
     def pair(self, agg: str, a: str, b: str) -> str:

@@ -225,8 +225,9 @@ def record_error(conn: sqlite3.Connection, cause: str, message: str, count: int,
     with transaction(conn):
         conn.execute(
             "INSERT INTO recording_errors (cause, count, first_at, last_at, last_message) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cause) DO UPDATE SET count = count + "
-            "excluded.count, last_at = excluded.last_at, last_message = excluded.last_message",
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cause) DO UPDATE SET count = "
+            "recording_errors.count + excluded.count, last_at = excluded.last_at, "
+            "last_message = excluded.last_message",
             (cause, count, when, when, message[:2000]),
         )
 
