@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..dburl import as_database
 from .errors import error_middleware
-from .keys import DATABASE, METRICS, READERS, SETTINGS, STORE_OPTIONS
+from .keys import METRICS, READERS, SETTINGS
 from .metrics import MetricsExporter
 from .readers import Readers
 from .routes import add_routes
@@ -30,9 +30,8 @@ def create_app(settings: Any = None) -> web.Application:
         settings = for_reading(warn=logging.getLogger("vpo_stats_plugin").warning)
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
-    app[DATABASE] = as_database(settings.database)  # a Path, or a URL (never a file name)
-    app[STORE_OPTIONS] = store_options(settings)
-    readers = app[READERS] = Readers(app[DATABASE], app[STORE_OPTIONS])
+    # the database: a Path, or a URL (never a file name)
+    readers = app[READERS] = Readers(as_database(settings.database), store_options(settings))
     app[METRICS] = MetricsExporter(readers)
     app.on_cleanup.append(_close_readers)
     add_routes(app)
