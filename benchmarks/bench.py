@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import hashlib
 import inspect
@@ -37,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,6 +92,7 @@ class Context:
     filters_30d: Filters
     filters_policy: Filters
     filters_failed: Filters
+    database: Any = None  # where a scrape reads: the store's own path when not given
 
 
 @dataclass
@@ -166,13 +168,13 @@ QUERIES = [
     ),
     Query("detail ID", lambda s, c: s.run(c.run_id[:8]), lambda c: f"api/runs/{c.run_id[:8]}"),
     Query("status", lambda s, c: s.status()),
-    Query("metrics (scrape)", lambda s, c: scrape(s.path), lambda c: "metrics"),
+    Query("metrics (scrape)", lambda s, c: scrape(c.database or s.path), lambda c: "metrics"),
 ]
 SCRAPE = "metrics (scrape)"
-_EXPORTERS: dict[Path, Any] = {}
+_EXPORTERS: dict[Any, Any] = {}
 
 
-def scrape(path: Path) -> bytes:
+def scrape(path: Path | str) -> bytes:
     """One Prometheus scrape as ``GET /metrics`` makes it: a store opened, the exposition
     written by prometheus-client from the app's own registry."""
     from vpo_stats_plugin.web.metrics import MetricsExporter
@@ -299,7 +301,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _http(base: str, paths: dict[str, str]) -> dict[str, Any]:
+async def http_times(base: str, paths: dict[str, str], budget_s: float = 1.5) -> dict[str, Any]:
+    """Median and p95 of each GET, on one keep-alive session, once the server answers."""
     import aiohttp
 
     results: dict[str, Any] = {}
@@ -328,12 +331,31 @@ async def _http(base: str, paths: dict[str, str]) -> dict[str, Any]:
             for _ in range(2):
                 await once()
             start = time.perf_counter()
-            while len(times) < 60 and (len(times) < 7 or time.perf_counter() - start < 1.5):
+            while len(times) < 60 and (len(times) < 7 or time.perf_counter() - start < budget_s):
                 t0 = time.perf_counter()
                 await once()
                 times.append((time.perf_counter() - t0) * 1000)
             results[name] = summarize(times)
     return results
+
+
+@contextlib.contextmanager
+def serving(database: Path | str) -> Iterator[str]:
+    """The real app (``server.py``) on a free loopback port over ``database``; its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "server.py"), str(database), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/stats/"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def measure_http(path: Path, ctx: dict[str, str]) -> dict[str, Any]:
@@ -348,26 +370,16 @@ def measure_http(path: Path, ctx: dict[str, str]) -> dict[str, Any]:
         filters_failed=NO_FILTER,
     )
     paths = {q.name: q.api(c) for q in QUERIES if q.api is not None}
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(HERE / "server.py"), str(path), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        return asyncio.run(_http(f"http://127.0.0.1:{port}/stats/", paths))
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with serving(path) as base:
+        return asyncio.run(http_times(base, paths))
 
 
-def measure_recording(db: Path, media: Path, hash_mode: str) -> dict[str, Any]:
+def measure_recording(
+    db: Path | str, media: Path, hash_mode: str, files: int = RECORD_FILES
+) -> dict[str, Any]:
     env = {**os.environ, "BENCH_HASH": hash_mode}
     done = subprocess.run(
-        [sys.executable, str(HERE / "record.py"), str(db), str(RECORD_FILES), str(media)],
+        [sys.executable, str(HERE / "record.py"), str(db), str(files), str(media)],
         capture_output=True,
         text=True,
         env=env,
@@ -675,7 +687,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-10m", action="store_true", help="add a 10M-run history")
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached histories")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP rows")
+    parser.add_argument(
+        "--engine",
+        choices=("sqlite", "postgresql", "both"),
+        help="compare the store engines instead (engines.py): 1k and 1M runs, side by side",
+    )
+    parser.add_argument(
+        "--pg-url",
+        help="with --engine: a PostgreSQL database to use (its role creates schemas there) "
+        "instead of a throwaway server of the benchmark's own",
+    )
     args = parser.parse_args(argv)
+    if args.engine:
+        import engines
+
+        return engines.main(args.engine, args.pg_url, args.fresh, args.no_http)
+    if args.pg_url:
+        parser.error("--pg-url goes with --engine postgresql or both")
     labels = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     if args.with_10m and "10m" not in labels:
         labels.append("10m")

@@ -2,8 +2,10 @@
 
 Run as ``python benchmarks/record.py DB FILES MEDIA``: loads the plugin through its ``vpo``
 entry point in a pluggy PluginManager (as a host does), records FILES files of MEDIA (a real
-file, hashed with ``hash = partial``) with node ``bench-recorder``, and prints one JSON line
-of per-file milliseconds. Track counts come from the host, so ffprobe is not involved.
+file, hashed with ``hash = partial``; a directory: its files in turn) with node
+``bench-recorder``, and prints one JSON line of per-file milliseconds and the slowest single
+hook call. Track counts come from the host, so ffprobe is not involved. ``BENCH_NODE`` names
+another node, ``BENCH_WARM`` sets how many first files are not counted (default 3).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 
 def main() -> None:
@@ -20,8 +23,13 @@ def main() -> None:
         VPO_STATS_DATABASE=db,
         VPO_STATS_HASH=os.environ.get("BENCH_HASH", "partial"),
         VPO_STATS_PROBE_TRACKS="false",
-        VPO_STATS_NODE="bench-recorder",
+        VPO_STATS_NODE=os.environ.get("BENCH_NODE", "bench-recorder"),
     )
+    warm = int(os.environ.get("BENCH_WARM", "3"))
+    if os.path.isdir(media):
+        library = sorted(os.path.join(media, name) for name in os.listdir(media))
+    else:
+        library = [media]
     import pluggy
 
     import vpo_stats_plugin.hookspecs
@@ -41,19 +49,28 @@ def main() -> None:
             ("subtitle", "subrip", "deu"),
         )
     ]
-    times = []
-    for i in range(files + 3):  # the first three warm the connection up; not counted
+    times: list[float] = []
+    slowest_hook = 0.0
+
+    def timed(call: Any, **payload: Any) -> None:
+        nonlocal slowest_hook
+        t0 = time.perf_counter()
+        call(**payload)
+        slowest_hook = max(slowest_hook, (time.perf_counter() - t0) * 1000)
+
+    for i in range(files + warm):  # the first ones warm the connection up; not counted
         job = {
             "id": f"bench-{os.getpid()}-{i}",
-            "path": media,
+            "path": library[i % len(library)],
             "policy": "english-only",
             "phases_total": 2,
             "tracks": tracks,
         }
         start = time.perf_counter()
-        hook.vpo_before_file(job=job)
+        timed(hook.vpo_before_file, job=job)
         for n in range(5):
-            hook.vpo_after_action(
+            timed(
+                hook.vpo_after_action,
                 job=job,
                 action={
                     "type": "remove_track",
@@ -67,7 +84,8 @@ def main() -> None:
                     "phase": "tracks",
                 },
             )
-        hook.vpo_after_file(
+        timed(
+            hook.vpo_after_file,
             job=job,
             result={
                 "success": True,
@@ -83,7 +101,7 @@ def main() -> None:
                 ],
             },
         )
-        if i >= 3:
+        if i >= warm:
             times.append((time.perf_counter() - start) * 1000)
     from vpo_stats_plugin import hooks
 
@@ -92,6 +110,7 @@ def main() -> None:
         json.dumps(
             {
                 "ms": times,
+                "slowest_hook_ms": slowest_hook,
                 "errors": recorder.errors.total if recorder else None,
                 "pending": recorder.pending if recorder else None,
             }

@@ -186,8 +186,11 @@ def _make_root(name: str) -> Path:
 
 
 @contextlib.contextmanager
-def running_server(name: str = "test") -> Iterator[PgServer]:
-    """A new cluster, started, with the role and its database; stopped and removed after."""
+def running_server(
+    name: str = "test", settings: dict[str, str] | None = None
+) -> Iterator[PgServer]:
+    """A new cluster, started, with the role and its database; stopped and removed after.
+    ``settings`` go over the tests' own (the benchmark's server is durable, say)."""
     started = time.monotonic()
     programs = bindir()
     root = _make_root(name)
@@ -203,7 +206,7 @@ def running_server(name: str = "test") -> Iterator[PgServer]:
         _run(["mkdir", "-m", "0700", str(server.socket_dir)], root)
         for attempt in range(5):  # a free port can be taken before the server binds it
             server.port = _free_port()
-            conf = {**SETTINGS, "port": str(server.port),
+            conf = {**SETTINGS, **(settings or {}), "port": str(server.port),
                     "unix_socket_directories": f"'{server.socket_dir}'"}  # fmt: skip
             text = "".join(f"{key} = {value}\n" for key, value in conf.items())
             _write_as_postgres(server.data / "postgresql.auto.conf", text, root)

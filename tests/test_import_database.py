@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import engine_database
 from history import copy_db, import_runs, invoke, json_of, make_history, read_raw
 from test_cli_exchange import all_answers, export_to
 
@@ -39,11 +41,11 @@ def source(recorded: Path, tmp_path: Path) -> tuple[Path, int]:
 
 
 def test_a_stats_database_moves_with_every_run_action_and_phase(
-    source: tuple[Path, int], runner: Any, tmp_path: Path
+    source: tuple[Path, int], runner: Any, tmp_path: Path, engine: str, request: Any
 ) -> None:
     db, count = source
     untouched = digest(db)
-    fresh = tmp_path / "fresh.db"
+    fresh = engine_database(request, engine, tmp_path / "fresh.db")
     result = invoke(runner, fresh, "import", str(db))
     assert result.exit_code == 0, result.output
     assert result.stdout == (
@@ -64,7 +66,7 @@ def test_a_stats_database_moves_with_every_run_action_and_phase(
 
 
 def test_histories_of_several_nodes_merge_into_one(
-    source: tuple[Path, int], runner: Any, tmp_path: Path
+    source: tuple[Path, int], runner: Any, tmp_path: Path, engine: str, request: Any
 ) -> None:
     node_1, _ = source
     now = datetime.now(timezone.utc)
@@ -72,11 +74,12 @@ def test_histories_of_several_nodes_merge_into_one(
     shared = make_history(now, count=20, seed=41)  # both already hold these (an earlier merge)
     import_runs(node_2, shared + make_history(now, count=80, seed=42))
     import_runs(node_1, shared)
-    merged = tmp_path / "merged.db"
+    merged = engine_database(request, engine, tmp_path / "merged.db")
     for db in (node_1, node_2):
         assert invoke(runner, merged, "import", str(db)).exit_code == 0
     union = {r["id"] for r in read_raw(node_1) + read_raw(node_2)}
-    assert {r["id"] for r in read_raw(merged)} == union
+    exported = export_to(runner, merged, tmp_path / "merged.ndjson").read_text().splitlines()
+    assert {json.loads(line)["id"] for line in exported} == union
     # the same history imported as exports gives the same answers
     by_export = tmp_path / "by-export.db"
     for db in (node_1, node_2):
@@ -163,3 +166,26 @@ def test_a_sqlite_file_with_no_stats_has_nothing_to_import(runner: Any, tmp_path
     assert result.exit_code == 65, result.output
     assert result.stderr.startswith(f"Error: nothing to import: {empty} is an empty SQLite")
     assert not target.exists()
+
+
+def test_a_damaged_run_in_the_source_is_skipped_and_named(
+    source: tuple[Path, int], runner: Any, tmp_path: Path, engine: str, request: Any
+) -> None:
+    db, count = source
+    edited = copy_db(db, tmp_path / "edited.db")
+    with sqlite3.connect(edited) as conn:  # a hand edit: the store itself never writes these
+        bad = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY rowid LIMIT 2")]
+        conn.execute("UPDATE runs SET status = 'done' WHERE id = ?", (bad[0],))
+        conn.execute("UPDATE runs SET node = '' WHERE id = ?", (bad[1],))
+    conn.close()
+    target = engine_database(request, engine, tmp_path / "target.db")
+    result = invoke(runner, target, "import", str(edited))
+    assert result.exit_code == 1, result.output
+    assert f"{count - 2} imported, 0 already present, 2 skipped" in result.stdout
+    assert f"run {bad[0]}: status 'done' is not one of" in result.stderr
+    assert f"run {bad[1]}: missing or non-text field 'node'" in result.stderr
+    totals = json_of(invoke(runner, target, "summary", "--format", "json"))
+    assert totals["runs"] == count - 2
+    # the good runs went in whole: run again, the same two are skipped and nothing else changes
+    again = invoke(runner, target, "import", str(edited))
+    assert f"0 imported, {count - 2} already present, 2 skipped" in again.stdout

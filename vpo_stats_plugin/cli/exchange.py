@@ -406,7 +406,6 @@ def _opened_source(source: Path) -> Iterator[Any]:
 
 def _import_database(ctx: Any, source: Path, batch_size: int) -> None:
     """``import SOURCE`` for a stats database: its runs, with actions and phases, by id."""
-    from ..filters import Filters
 
     target = ctx.database
     if isinstance(target, Path) and target.expanduser().absolute().resolve() == source.resolve():
@@ -421,12 +420,8 @@ def _import_database(ctx: Any, source: Path, batch_size: int) -> None:
         with contextlib.ExitStack() as stack:
             origin = stack.enter_context(_opened_source(source))
             store = stack.enter_context(ctx.open_store(create=True))
-            counts = store.import_runs(
-                origin.iter_runs(Filters()),
-                batch_size=batch_size,
-                on_progress=progress.counts,
-                on_skip=on_skip,
-                from_store=True,
+            counts = store.import_store(
+                origin, batch_size=batch_size, on_progress=progress.counts, on_skip=on_skip
             )
     finally:
         progress.done()

@@ -214,6 +214,22 @@ class Store:
             from_store=from_store,
         )
 
+    def import_store(
+        self,
+        source: Store,
+        batch_size: int = 5000,
+        on_progress: Callable[[dict[str, int]], None] | None = None,
+        on_skip: Callable[[int, Any, str], None] | None = None,
+    ) -> dict[str, int]:
+        """The runs of ``source`` (a SQLite stats database) this one lacks, copied by id."""
+        return self._guard(
+            importing.import_store,
+            source.conn,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            on_skip=on_skip,
+        )
+
     def purge(
         self,
         filters: Filters,

@@ -29,6 +29,9 @@ class SQLiteDialect:
     name = "sqlite"
     temp = "temp."  # the schema of temporary tables
     Error: type[Exception] = sqlite3.Error  # what the driver raises
+    # whether a connection may write from another thread than the one that opened it (an
+    # import then reads its source while the last batch is written)
+    writes_off_thread = False
 
     def classify(self, err: Exception, where: Any) -> Exception:
         """The StatsError for a driver error: locked, unwritable, away, or unusable."""
@@ -95,7 +98,7 @@ class SQLiteDialect:
         """Something that tells the runs about to be inserted from those already there."""
         return conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM runs").fetchone()[0]
 
-    def batch_where(self, marker: Any, ids: list[str]) -> tuple[str, list[Any]]:
+    def batch_where(self, conn: Any, marker: Any, ids: list[str]) -> tuple[str, list[Any]]:
         """The runs inserted since ``marker`` (they are ``ids``), over alias ``r``: one range
         scan past the rowid taken before them, in the same transaction."""
         return "r.rowid > ?", [marker]
@@ -103,6 +106,14 @@ class SQLiteDialect:
     def file_id(self, value: Any) -> Any:
         """A file id (a number or a text, kept as it came) as the engine stores it."""
         return value
+
+    def insert_rows(
+        self, conn: Any, table: str, columns: tuple[str, ...], rows: list[list[Any]]
+    ) -> None:
+        """Many new rows of ``table`` (values in the order of ``columns``), in bulk."""
+        from .writes import _insert
+
+        conn.executemany(_insert(table, columns), rows)
 
     def get_wait(self, conn: Any) -> int:
         """How many milliseconds a statement waits for a lock."""

@@ -14,6 +14,7 @@ import math
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from itertools import islice, product
@@ -23,7 +24,7 @@ from ..filters import STATUSES, iso
 from . import rollups
 from .dialect import dialect_of
 from .shapes import ACTION_FIELDS, DETAIL_FIELDS, PHASE_FIELDS, PLAIN_FIELDS, TRACK_TYPES
-from .writes import INSERT_ACTION, INSERT_PHASE, INSERT_RUN, transaction
+from .writes import ACTION_ROW, PHASE_ROW, RUN_ROW, transaction
 
 _MAX_INT = 2**63
 REQUIRED_TEXTS = ("id", "path", "started_at", "status", "node")
@@ -289,6 +290,111 @@ def sqlite_bulk(conn: sqlite3.Connection) -> Iterator[None]:
                 conn.execute(f"PRAGMA {pragma}")
 
 
+def import_store(
+    conn: sqlite3.Connection,
+    source: sqlite3.Connection,
+    *,
+    batch_size: int = 5000,
+    on_progress: Callable[[dict[str, int]], None] | None = None,
+    on_skip: Callable[[int, Any, str], None] | None = None,
+) -> dict[str, int]:
+    """Copy the runs of another stats database (``source``, SQLite, this plugin's schema) not
+    present yet (by id), rows as its tables hold them; a transaction per batch; idempotent."""
+    counts = {"read": 0, "imported": 0, "present": 0, "skipped": 0}
+    dialect = dialect_of(conn)
+    batches = _copied_batches(source, batch_size, counts, on_skip)
+    with dialect.bulk(conn):
+        if not dialect.writes_off_thread:
+            for good in batches:
+                _write_batch(conn, good, counts)
+                if on_progress:
+                    on_progress(dict(counts))
+            return counts
+        # a server works on one batch while the next is read here: a third off a 1M-run move
+        with ThreadPoolExecutor(1, thread_name_prefix="vpo-stats-import") as writer:
+            writing: Future[None] | None = None
+            for good in batches:
+                if writing is not None:
+                    writing.result()
+                    if on_progress:
+                        on_progress(dict(counts))
+                writing = writer.submit(_write_batch, conn, good, counts)
+            if writing is not None:
+                writing.result()
+                if on_progress:
+                    on_progress(dict(counts))
+    return counts
+
+
+_RUN_INDEX = {name: i for i, name in enumerate(RUN_ROW)}
+_ID, _PATH, _STATUS, _START = (_RUN_INDEX[n] for n in ("id", "path", "status", "started_at"))
+_REQUIRED = [_RUN_INDEX[n] for n in REQUIRED_TEXTS]
+_LAST_ACTIVITY = _RUN_INDEX["last_activity_at"]
+
+
+def _copied_batches(
+    source: sqlite3.Connection,
+    batch_size: int,
+    counts: dict[str, int],
+    on_skip: Callable[[int, Any, str], None] | None,
+) -> Iterator[Checked]:
+    """The source's runs a batch at a time, with their actions and phases, as stored.
+
+    A store checked every value when it wrote it, so the rows are taken as they are (turning
+    them into runs and checking those again took half a 1M-run move); only what would make a
+    run unusable is looked at. Liveness is the target's own: no pid, last activity its end.
+    """
+    columns = ", ".join(f"r.{c}" for c in RUN_ROW[:_LAST_ACTIVITY])
+    details = {
+        name: ", ".join(f"d.{c}" for c in row)
+        for name, row in (("actions", ACTION_ROW), ("phases", PHASE_ROW))
+    }
+    after = 0
+    while True:
+        runs = source.execute(
+            f"SELECT r.rowid, {columns} FROM runs r WHERE r.rowid > ? ORDER BY r.rowid LIMIT ?",
+            (after, batch_size),
+        ).fetchall()
+        if not runs:
+            return
+        last = runs[-1][0]
+        found: dict[str, tuple[list[Any], list[Any]]] = {}
+        for n, (name, selected) in enumerate(details.items()):
+            for row in source.execute(
+                f"SELECT {selected} FROM runs r JOIN {name} d ON d.run_id = r.id "
+                "WHERE r.rowid > ? AND r.rowid <= ? ORDER BY d.run_id, d.seq",
+                (after, last),
+            ):
+                found.setdefault(row[0], ([], []))[n].append(list(row))
+        after = last
+        good: Checked = {}
+        for stored in runs:
+            counts["read"] += 1
+            row = [*stored[1:], None, None, None]
+            why = _unusable(row)
+            if why is not None:
+                counts["skipped"] += 1
+                if on_skip:
+                    on_skip(counts["read"], {"id": row[_ID]}, why)
+                continue
+            row[_LAST_ACTIVITY] = row[_RUN_INDEX["finished_at"]] or row[_START]
+            actions, phases = found.get(row[_ID], ([], []))
+            good[row[_ID]] = (row[_PATH], (row, actions, phases))
+        yield good
+
+
+def _unusable(row: list[Any]) -> str | None:
+    """Why a stored run could not be kept (a damaged or hand-edited source), if it could not."""
+    for i in _REQUIRED:
+        if not row[i] or not isinstance(row[i], str):
+            return f"missing or non-text field {RUN_ROW[i]!r}"
+    if row[_STATUS] not in STATUSES:
+        return f"status {row[_STATUS]!r} is not one of {', '.join(STATUSES)}"
+    if not _UUID(row[_ID]):
+        return f"id {row[_ID]!r} is not a UUID (like {UUID_EXAMPLE})"
+    return None
+
+
 def import_runs(
     conn: sqlite3.Connection,
     runs: Iterable[Any],
@@ -358,10 +464,14 @@ def _write_batch(
         runs = [run for run, _, _ in fresh]
         for run in runs:
             run[_FILE_ID] = dialect.file_id(run[_FILE_ID])
-        conn.executemany(INSERT_RUN, runs)
-        conn.executemany(INSERT_ACTION, [a for _, actions, _ in fresh for a in actions])
-        conn.executemany(INSERT_PHASE, [p for _, _, phases in fresh for p in phases])
-        rollups.add_batch(conn, *dialect.batch_where(marker, [run[0] for run in runs]))
+        dialect.insert_rows(conn, "runs", RUN_ROW, runs)
+        dialect.insert_rows(
+            conn, "actions", ACTION_ROW, [a for _, a_rows, _ in fresh for a in a_rows]
+        )
+        dialect.insert_rows(
+            conn, "phases", PHASE_ROW, [p for _, _, p_rows in fresh for p in p_rows]
+        )
+        rollups.add_batch(conn, *dialect.batch_where(conn, marker, [run[0] for run in runs]))
         paths: dict[str, int] = {}
         for run_id, (path, _) in good.items():
             if run_id not in present:

@@ -41,9 +41,13 @@ def _insert(table: str, columns: Iterable[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
-INSERT_RUN = _insert("runs", (*RUN_COLUMNS, "last_activity_at", "pid", "process_started"))
-INSERT_ACTION = _insert("actions", ("run_id", "seq", *ACTION_FIELDS))
-INSERT_PHASE = _insert("phases", ("run_id", "seq", *PHASE_FIELDS))
+# each table's columns in the order its rows are written (an import's rows too)
+RUN_ROW = (*RUN_COLUMNS, "last_activity_at", "pid", "process_started")
+ACTION_ROW = ("run_id", "seq", *ACTION_FIELDS)
+PHASE_ROW = ("run_id", "seq", *PHASE_FIELDS)
+INSERT_RUN = _insert("runs", RUN_ROW)
+INSERT_ACTION = _insert("actions", ACTION_ROW)
+INSERT_PHASE = _insert("phases", PHASE_ROW)
 
 
 def begin_run(conn: sqlite3.Connection, run: dict[str, Any]) -> None:
