@@ -362,7 +362,7 @@ def _copied_batches(
         for n, (name, selected) in enumerate(details.items()):
             for row in source.execute(
                 f"SELECT {selected} FROM runs r JOIN {name} d ON d.run_id = r.id "
-                "WHERE r.rowid > ? AND r.rowid <= ? ORDER BY d.run_id, d.seq",
+                "WHERE r.rowid > ? AND r.rowid <= ?",
                 (after, last),
             ):
                 found.setdefault(row[0], ([], []))[n].append(list(row))
