@@ -17,6 +17,8 @@ from conftest import engine_database
 from vpo_stats_plugin.filters import Filters
 from vpo_stats_plugin.store import Store, open_store, writes
 from vpo_stats_plugin.store.connection import DatabaseLocked
+from vpo_stats_plugin.store.dialect import SQLiteDialect
+from vpo_stats_plugin.store.postgresql.dialect import PostgreSQLDialect
 
 DAY = "2024-05-06"
 WAIT_MS = 300  # how long the second node may wait for a row the first one holds
@@ -47,13 +49,20 @@ FINISHED = {
 }
 
 
+class _Unpipelined(PostgreSQLDialect):
+    """The server's dialect with plain transactions (BEGIN and COMMIT as statements), so
+    that ``_HeldCommit`` sees the COMMIT it holds back."""
+
+    pipelined_transaction = SQLiteDialect.pipelined_transaction
+
+
 class _HeldCommit:
     """A store connection whose COMMITs wait for ``release``: a node caught mid-transaction,
     holding every row its write touched."""
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
-        self.dialect = conn.dialect
+        self.dialect = _Unpipelined()
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         return None if sql == "COMMIT" else self.conn.execute(sql, params)

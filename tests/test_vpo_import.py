@@ -13,10 +13,12 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import vpo_fixtures as vf
 from click.testing import CliRunner
+from conftest import engine_database
 
 from vpo_stats_plugin.cli.vpo import follow, import_once
 from vpo_stats_plugin.errors import DatabaseUnusable, InputMissing
@@ -355,10 +357,10 @@ def _period(moment: datetime, by: str) -> str:
 
 
 def test_import_then_summary_policies_trend_agree_with_vpo(
-    tmp_path: Path, vpo_db: tuple[Path, list[vf.VpoRow]]
+    tmp_path: Path, vpo_db: tuple[Path, list[vf.VpoRow]], engine: str, request: Any
 ):
     path, rows = vpo_db
-    db = tmp_path / "stats.db"
+    db = engine_database(request, engine, tmp_path / "stats.db")
     code, out, err = cli(db, "import-vpo", str(path), "--node", NODE)
     assert code == 0, err
     assert out.splitlines()[0] == "40 rows read, 40 imported, 0 already present, 0 skipped"
@@ -410,10 +412,10 @@ def test_import_then_summary_policies_trend_agree_with_vpo(
     assert [p["name"] for p in detail["phases"]] == [p.name for p in one.phases]
 
 
-def test_second_import_changes_nothing(tmp_path: Path):
+def test_second_import_changes_nothing(tmp_path: Path, engine: str, request: Any):
     rows = vf.make_rows(30, 27)
     path = vf.build_vpo_db(tmp_path / "lib.db", 27, rows)
-    db = tmp_path / "stats.db"
+    db = engine_database(request, engine, tmp_path / "stats.db")
     assert cli(db, "import-vpo", str(path))[0] == 0
     before = [cli_json(db, what) for what in ("summary", "policies", "trend")]
     exported = cli(db, "export", "--format", "ndjson")
@@ -636,10 +638,11 @@ class Follower:
         return self.totals
 
 
-def test_follow_picks_up_each_new_row_once(tmp_path: Path):
+def test_follow_picks_up_each_new_row_once(tmp_path: Path, engine: str, request: Any):
     rows = vf.make_rows(60, 27, seed=8)
     path = vf.build_vpo_db(tmp_path / "lib.db", 27, rows[:10])
-    follower = Follower(path, tmp_path / "stats.db")
+    stats = engine_database(request, engine, tmp_path / "stats.db")
+    follower = Follower(path, stats)
     follower.wait_for(lambda: follower.imported() == 10)
     vf.add_rows(path, rows[10:15])
     follower.wait_for(lambda: follower.imported() == 15)
@@ -649,14 +652,17 @@ def test_follow_picks_up_each_new_row_once(tmp_path: Path):
     follower.wait_for(lambda: follower.imported() == 60)
     totals = follower.finish()
     assert (totals.read, totals.imported, totals.present, totals.skipped) == (60, 60, 0, [])
-    with open_store(tmp_path / "stats.db") as store:
+    with open_store(stats) as store:
         assert store.summary(Filters())["runs"] == 60
 
 
-def test_follow_survives_a_missing_file_a_lock_and_a_rebuilt_table(tmp_path: Path):
+def test_follow_survives_a_missing_file_a_lock_and_a_rebuilt_table(
+    tmp_path: Path, engine: str, request: Any
+):
     rows = vf.make_rows(40, 27, seed=9)
     path = vf.build_vpo_db(tmp_path / "lib.db", 27, rows[:10])
-    follower = Follower(path, tmp_path / "stats.db")
+    stats = engine_database(request, engine, tmp_path / "stats.db")
+    follower = Follower(path, stats)
     follower.wait_for(lambda: follower.imported() == 10)
 
     # the file goes away for a while (VPO restoring a backup), then comes back with more rows
@@ -694,7 +700,7 @@ def test_follow_survives_a_missing_file_a_lock_and_a_rebuilt_table(tmp_path: Pat
     totals = follower.finish()
     assert totals.imported == 40 and not totals.skipped
     assert totals.present == 10  # the rebuilt table was read once more, nothing doubled
-    with open_store(tmp_path / "stats.db") as store:
+    with open_store(stats) as store:
         assert store.summary(Filters())["runs"] == 40
 
 

@@ -32,6 +32,8 @@ class SQLiteDialect:
     # whether a connection may write from another thread than the one that opened it (an
     # import then reads its source while the last batch is written)
     writes_off_thread = False
+    # whether a move into an empty database goes in one transaction, indexes built after it
+    loads_empty_as_restore = False
 
     def classify(self, err: Exception, where: Any) -> Exception:
         """The StatsError for a driver error: locked, unwritable, away, or unusable."""
@@ -142,6 +144,21 @@ class SQLiteDialect:
     def backup(self, store: Any, dest: Any) -> None:
         """A consistent copy of ``store`` at ``dest`` as a SQLite stats database."""
         store.copy_into(dest)
+
+    @contextmanager
+    def pipelined_transaction(self, conn: Any) -> Iterator[None]:
+        """A transaction whose statements may go to the database together (a server's round
+        trips saved); SQLite runs in the process: a plain transaction."""
+        from .writes import transaction
+
+        with transaction(conn):
+            yield
+
+    @contextmanager
+    def indexes_deferred(self, conn: Any, tables: tuple[str, ...]) -> Iterator[None]:
+        """The tables' secondary indexes set aside while rows are loaded, built after (an
+        engine that gains by it; SQLite keeps them: its import is fast with them)."""
+        yield
 
     @contextmanager
     def bulk(self, conn: Any) -> Iterator[None]:
