@@ -373,6 +373,7 @@ def _load(conn: sqlite3.Connection, good: Checked, counts: dict[str, int]) -> No
 
 _RUN_INDEX = {name: i for i, name in enumerate(RUN_ROW)}
 _ID, _PATH, _STATUS, _START = (_RUN_INDEX[n] for n in ("id", "path", "status", "started_at"))
+_POLICY, _NODE = _RUN_INDEX["policy"], _RUN_INDEX["node"]
 _REQUIRED = [_RUN_INDEX[n] for n in REQUIRED_TEXTS]
 _LAST_ACTIVITY = _RUN_INDEX["last_activity_at"]
 
@@ -508,11 +509,11 @@ def _write_batch(
         marker = dialect.batch_marker(conn)
         runs = _insert_rows(conn, fresh)
         rollups.add_batch(conn, *dialect.batch_where(conn, marker, [run[0] for run in runs]))
-        paths: dict[str, int] = {}
-        for run_id, (path, _) in good.items():
-            if run_id not in present:
-                paths[path] = paths.get(path, 0) + 1
-        rollups.add_paths(conn, paths)
+        files: rollups.Files = {}
+        for run in runs:
+            key = (run[_PATH], run[_POLICY], run[_NODE])
+            files[key] = files.get(key, 0) + 1
+        rollups.count_files(conn, files)
 
 
 def _insert_rows(conn: sqlite3.Connection, fresh: list[tuple[list, list, list]]) -> list[list]:

@@ -396,3 +396,24 @@ def m006_fill(conn: sqlite3.Connection) -> None:
     )
     conn.execute("DROP TABLE rollup_day_status")
     conn.execute("DROP TABLE rollup_counts")
+
+
+@migration
+def m007_files_by_policy_and_node(conn: sqlite3.Connection) -> None:
+    """``rollup_path_keys``: the runs of each path within each policy and within each node, so
+    that the files of one policy or one node are counted from it, not from the runs
+    (``summary --policy``, the dashboard with a node chosen: 120 ms at 1M runs before)."""
+    conn.execute(
+        "CREATE TABLE rollup_path_keys (dim TEXT NOT NULL, value TEXT NOT NULL, "
+        "path TEXT NOT NULL, runs INTEGER NOT NULL, PRIMARY KEY (dim, value, path)) WITHOUT ROWID"
+    )
+    m007_fill(conn)
+
+
+def m007_fill(conn: sqlite3.Connection) -> None:
+    """m007's rows from the runs stored, the same on both engines."""
+    for dim, column in (("policy", "COALESCE(policy, '')"), ("node", "node")):
+        conn.execute(
+            f"INSERT INTO rollup_path_keys (dim, value, path, runs) SELECT '{dim}', {column}, "
+            f"path, COUNT(*) FROM runs GROUP BY {column}, path"
+        )

@@ -82,11 +82,25 @@ DENSE_SHARE_TIME = 12
 DENSE_SHARE_OTHER = 50
 
 
+def _one_key(filters: Filters) -> tuple[str, str] | None:
+    """The policy or node a filter names, when it names that and nothing else: its files are
+    kept counted (``rollup_path_keys``)."""
+    if filters.since is None and filters.until is None and filters.status is None:
+        if filters.policy is not None and filters.node is None:
+            return "policy", filters.policy
+        if filters.node is not None and filters.policy is None:
+            return "node", filters.node
+    return None
+
+
 def _distinct_files(conn: sqlite3.Connection, filters: Filters, matched: int) -> int:
     if filters.empty:
         return rollups.files(conn)
     if not matched:
         return 0
+    keyed = _one_key(filters)
+    if keyed is not None:
+        return rollups.files_within(conn, *keyed)
     where, params = run_where(filters)
     total = sum(run_counts(conn).values())
     time_only = filters.policy is None and filters.node is None and filters.status is None

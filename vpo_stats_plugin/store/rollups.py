@@ -317,6 +317,55 @@ def add_paths(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
     )
 
 
+# the groups a file is also counted in (rollup_path_keys.dim), and each run's value there
+PATH_KEYS = (("policy", "COALESCE(r.policy, '')"), ("node", "r.node"))
+Files = dict[tuple[str, str | None, str], int]  # (path, policy, node) -> runs
+
+
+def _keyed(runs: Files) -> tuple[dict[str, int], dict[tuple[str, str, str], int]]:
+    by_path: dict[str, int] = {}
+    keyed: dict[tuple[str, str, str], int] = {}
+    for (path, policy, node), n in runs.items():
+        by_path[path] = by_path.get(path, 0) + n
+        for key in (("policy", policy or "", path), ("node", node, path)):
+            keyed[key] = keyed.get(key, 0) + n
+    return by_path, keyed
+
+
+def count_files(conn: sqlite3.Connection, runs: Files) -> None:
+    """Count ``runs[(path, policy, node)]`` more runs of each path (new files too), within the
+    whole history and within its policy and its node."""
+    by_path, keyed = _keyed(runs)
+    add_paths(conn, by_path)
+    conn.executemany(
+        "INSERT INTO rollup_path_keys (dim, value, path, runs) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (dim, value, path) DO UPDATE SET runs = rollup_path_keys.runs + excluded.runs",
+        [(*key, n) for key, n in sorted(keyed.items())],
+    )
+
+
+def uncount_files(conn: sqlite3.Connection, runs: Files) -> None:
+    """Count fewer runs, as ``count_files`` counted them; a file left with none is forgotten."""
+    by_path, keyed = _keyed(runs)
+    remove_paths(conn, by_path)
+    ordered = sorted(keyed.items())
+    conn.executemany(
+        "UPDATE rollup_path_keys SET runs = runs - ? WHERE dim = ? AND value = ? AND path = ?",
+        [(n, *key) for key, n in ordered],
+    )
+    conn.executemany(
+        "DELETE FROM rollup_path_keys WHERE dim = ? AND value = ? AND path = ? AND runs <= 0",
+        [key for key, _ in ordered],
+    )
+
+
+def files_within(conn: sqlite3.Connection, dim: str, value: str) -> int:
+    """How many files have runs within one policy or one node."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM rollup_path_keys WHERE dim = ? AND value = ?", (dim, value)
+    ).fetchone()[0]
+
+
 def remove_paths(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
     """Count ``counts[path]`` fewer runs of each path; a path left with none is forgotten."""
     ordered = sorted(counts)
@@ -430,6 +479,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
         conn.execute(f"DELETE FROM {level.table}")
     conn.execute("DELETE FROM rollup_paths")
     conn.execute("DELETE FROM rollup_files")
+    conn.execute("DELETE FROM rollup_path_keys")
     for family in FAMILIES:
         daily, *coarser = sorted(levels(family), key=lambda lv: -len(lv.key))
         conn.execute(_upsert(daily, contributions(daily, "TRUE"), dialect))
@@ -448,9 +498,14 @@ def rebuild(conn: sqlite3.Connection) -> None:
         f"INSERT INTO rollup_files (shard, files) SELECT {FILE_SHARD}, COUNT(*) "
         f"FROM rollup_paths GROUP BY {FILE_SHARD}"
     )
+    for dim, value in PATH_KEYS:
+        conn.execute(
+            f"INSERT INTO rollup_path_keys (dim, value, path, runs) SELECT '{dim}', {value}, "
+            f"r.path, COUNT(*) FROM runs r GROUP BY {value}, r.path"
+        )
 
 
-TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_files")
+TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_files", "rollup_path_keys")
 
 
 def _copy(conn: sqlite3.Connection, prefix: str, filled: tuple[str, ...]) -> None:

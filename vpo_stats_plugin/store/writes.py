@@ -71,7 +71,7 @@ def begin_run(conn: sqlite3.Connection, run: dict[str, Any]) -> None:
             [columns[c] for c in RUN_COLUMNS]
             + [run["started_at"], run.get("pid"), run.get("process_started")],
         )
-        rollups.add_paths(conn, {columns["path"]: 1})
+        rollups.count_files(conn, {(columns["path"], columns["policy"], columns["node"]): 1})
 
 
 def record_action(
@@ -219,14 +219,16 @@ def purge(
     with transaction(conn):
         if expect is not None:
             expect.check(*_matching(conn, where, params))
-        paths = conn.execute(
-            f"SELECT r.path, COUNT(*) FROM runs r WHERE {where} GROUP BY r.path", params
+        files = conn.execute(
+            f"SELECT r.path, r.policy, r.node, COUNT(*) FROM runs r WHERE {where} "
+            "GROUP BY r.path, r.policy, r.node",
+            params,
         ).fetchall()
         with rollups.removing(conn, where, params):
             deleted = conn.execute(
                 f"DELETE FROM runs WHERE id IN (SELECT r.id FROM runs r WHERE {where})", params
             ).rowcount
-        rollups.remove_paths(conn, {p: n for p, n in paths})
+        rollups.uncount_files(conn, {(p, policy, node): n for p, policy, node, n in files})
     return {"matched": deleted, "deleted": deleted, "token": None}
 
 

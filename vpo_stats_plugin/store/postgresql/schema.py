@@ -115,6 +115,16 @@ def m006_no_row_all_nodes_write(conn: Any) -> None:
     m006_fill(conn)
 
 
+def m007_files_by_policy_and_node(conn: Any) -> None:
+    from ..migrations import m007_fill
+
+    conn.execute(
+        f"CREATE TABLE rollup_path_keys (dim {T} NOT NULL, value {T} NOT NULL, "
+        f"path {T} NOT NULL, runs {I} NOT NULL, PRIMARY KEY (dim, value, path))"
+    )
+    m007_fill(conn)
+
+
 BODIES: dict[str, Callable[[Any], None]] = {
     "m001_initial": m001_initial,
     "m002_rollup_levels": _already_in_m001,
@@ -122,4 +132,5 @@ BODIES: dict[str, Callable[[Any], None]] = {
     "m004_drop_job_index": _already_in_m001,
     "m005_duration_buckets": _already_in_m001,
     "m006_no_row_all_nodes_write": m006_no_row_all_nodes_write,
+    "m007_files_by_policy_and_node": m007_files_by_policy_and_node,
 }
