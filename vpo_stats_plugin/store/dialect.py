@@ -154,6 +154,10 @@ class SQLiteDialect:
         with transaction(conn):
             yield
 
+    def analyze(self, conn: Any, tables: tuple[str, ...]) -> None:
+        """Give the planner fresh statistics of ``tables`` after a bulk load (SQLite's plans
+        here need none)."""
+
     @contextmanager
     def indexes_deferred(self, conn: Any, tables: tuple[str, ...]) -> Iterator[None]:
         """The tables' secondary indexes set aside while rows are loaded, built after (an

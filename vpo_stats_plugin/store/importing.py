@@ -320,6 +320,7 @@ def import_store(
                         _each(batches, lambda good: _load(conn, good, counts), True,
                               counts, on_progress)  # fmt: skip
                     rollups.rebuild(conn)
+                    dialect.analyze(conn, ("runs", "actions", "phases", *rollups.TABLES))
                     return counts
         _each(batches, write, dialect.writes_off_thread, counts, on_progress)
     return counts

@@ -83,13 +83,21 @@ DENSE_SHARE_OTHER = 50
 
 
 def _one_key(filters: Filters) -> tuple[str, str] | None:
-    """The policy or node a filter names, when it names that and nothing else: its files are
-    kept counted (``rollup_path_keys``)."""
-    if filters.since is None and filters.until is None and filters.status is None:
-        if filters.policy is not None and filters.node is None:
-            return "policy", filters.policy
-        if filters.node is not None and filters.policy is None:
-            return "node", filters.node
+    """The policy, node or end status a filter names, when it names that and nothing else:
+    its files are kept counted (``rollup_path_keys``; running runs' status is not)."""
+    if filters.since is not None or filters.until is not None:
+        return None
+    named = [
+        (dim, value)
+        for dim, value in (
+            ("policy", filters.policy),
+            ("node", filters.node),
+            ("status", filters.status),
+        )
+        if value is not None
+    ]
+    if len(named) == 1 and named[0] != ("status", "running"):
+        return named[0]
     return None
 
 

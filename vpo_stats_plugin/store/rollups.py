@@ -245,6 +245,17 @@ def add_run(conn: sqlite3.Connection, run_id: str) -> None:
     """Add one just-finished run (its actions and codecs too) to every rollup level."""
     for sql in _add_run(dialect_of(conn)):
         conn.execute(sql, (run_id,))
+    conn.execute(_count_ended("r.id = ?"), (run_id,))
+
+
+def _count_ended(where: str) -> str:
+    """The files of the finished runs ``where`` selects, counted within their end status."""
+    return (
+        "INSERT INTO rollup_path_keys (dim, value, path, runs) SELECT 'status', r.status, "
+        f"r.path, COUNT(*) FROM runs r WHERE ({where}) AND r.status != 'running' "
+        "GROUP BY r.status, r.path ON CONFLICT (dim, value, path) "
+        "DO UPDATE SET runs = rollup_path_keys.runs + excluded.runs"
+    )
 
 
 # A batch: the runs just inserted (``dialect.batch_where`` finds them); each family is summed
@@ -269,6 +280,7 @@ def add_batch(conn: sqlite3.Connection, where: str, params: list[Any]) -> None:
         for level in levels(family):
             conn.execute(_upsert(level, _from_scratch(level), dialect))
     conn.execute("DROP TABLE IF EXISTS rollup_scratch")
+    conn.execute(_count_ended(where), params)
 
 
 def add_action(conn: sqlite3.Connection, run_id: str, seq: int) -> None:
@@ -317,7 +329,8 @@ def add_paths(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
     )
 
 
-# the groups a file is also counted in (rollup_path_keys.dim), and each run's value there
+# the groups a file is also counted in when its run begins (rollup_path_keys.dim), and each
+# run's value there; the end status ('status') is counted when the run ends (add_run)
 PATH_KEYS = (("policy", "COALESCE(r.policy, '')"), ("node", "r.node"))
 Files = dict[tuple[str, str | None, str], int]  # (path, policy, node) -> runs
 
@@ -348,6 +361,10 @@ def uncount_files(conn: sqlite3.Connection, runs: Files) -> None:
     """Count fewer runs, as ``count_files`` counted them; a file left with none is forgotten."""
     by_path, keyed = _keyed(runs)
     remove_paths(conn, by_path)
+    _uncount_keys(conn, keyed)
+
+
+def _uncount_keys(conn: sqlite3.Connection, keyed: dict[tuple[str, str, str], int]) -> None:
     ordered = sorted(keyed.items())
     conn.executemany(
         "UPDATE rollup_path_keys SET runs = runs - ? WHERE dim = ? AND value = ? AND path = ?",
@@ -360,7 +377,7 @@ def uncount_files(conn: sqlite3.Connection, runs: Files) -> None:
 
 
 def files_within(conn: sqlite3.Connection, dim: str, value: str) -> int:
-    """How many files have runs within one policy or one node."""
+    """How many files have runs within one policy, one node, or one end status."""
     return conn.execute(
         "SELECT COUNT(*) FROM rollup_path_keys WHERE dim = ? AND value = ?", (dim, value)
     ).fetchone()[0]
@@ -427,6 +444,15 @@ def removing(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> Ite
                     suspects.append((level, dict(zip(level.columns, key))))
             conn.execute(update, [row[c] for c in level.family.sums] + key)
         touched.append((level, keys))
+    ended = [
+        ("status", status, path, n)
+        for status, path, n in conn.execute(
+            f"SELECT r.status, r.path, COUNT(*) FROM runs r WHERE ({where}) "
+            "AND r.status != 'running' GROUP BY r.status, r.path",
+            params,
+        ).fetchall()
+    ]
+    _uncount_keys(conn, {(dim, value, path): n for dim, value, path, n in ended})
     yield
     for level, keys in touched:  # rows left counting nothing go
         key_match = " AND ".join(f"{c} = ?" for c in level.columns)
@@ -503,6 +529,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
             f"INSERT INTO rollup_path_keys (dim, value, path, runs) SELECT '{dim}', {value}, "
             f"r.path, COUNT(*) FROM runs r GROUP BY {value}, r.path"
         )
+    conn.execute(_count_ended("TRUE"))
 
 
 TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_files", "rollup_path_keys")
