@@ -189,3 +189,43 @@ def test_a_damaged_run_in_the_source_is_skipped_and_named(
     # the good runs went in whole: run again, the same two are skipped and nothing else changes
     again = invoke(runner, target, "import", str(edited))
     assert f"0 imported, {count - 2} already present, 2 skipped" in again.stdout
+
+
+def test_a_move_into_postgresql_that_fails_leaves_the_database_empty_and_whole(
+    source: tuple[Path, int], runner: Any, tmp_path: Path, request: Any
+) -> None:
+    """The move into an empty server database is one transaction (its indexes set aside and
+    built again inside it): a run the server refuses undoes all of it, indexes included."""
+    db, count = source
+    edited = copy_db(db, tmp_path / "edited.db")
+    with sqlite3.connect(edited) as conn:  # a text PostgreSQL cannot store (SQLite can)
+        last = conn.execute("SELECT id FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+        conn.execute("UPDATE runs SET error = 'a' || char(0) || 'b' WHERE id = ?", (last,))
+    conn.close()
+    target = engine_database(request, "postgresql", tmp_path / "unused.db")
+
+    def indexes() -> list[str]:
+        from vpo_stats_plugin.store import open_store
+
+        with open_store(target) as store:
+            rows = store.conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                "ORDER BY indexname"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    made = indexes()  # the schema, made by a first open
+    assert "runs_path_filters" in made
+    failed = invoke(runner, target, "import", str(edited))
+    assert failed.exit_code != 0, failed.output
+    assert "Traceback" not in failed.output
+    assert json_of(invoke(runner, target, "summary", "--format", "json"))["runs"] == 0
+    assert indexes() == made
+    moved = invoke(runner, target, "import", str(db))
+    assert moved.exit_code == 0, moved.output
+    assert f"{count} imported" in moved.stdout
+    assert all_answers(runner, target) == all_answers(runner, db)
+    assert (
+        json_of(invoke(runner, target, "rebuild", "--check", "--format", "json"))["differing_rows"]
+        == 0
+    )

@@ -158,6 +158,9 @@ class SQLiteDialect:
         """Give the planner fresh statistics of ``tables`` after a bulk load (SQLite's plans
         here need none)."""
 
+    def settle(self, conn: Any, tables: tuple[str, ...]) -> None:
+        """After a bulk load's commit: what lets the first reads be as fast as later ones."""
+
     @contextmanager
     def indexes_deferred(self, conn: Any, tables: tuple[str, ...]) -> Iterator[None]:
         """The tables' secondary indexes set aside while rows are loaded, built after (an
