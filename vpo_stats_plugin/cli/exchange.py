@@ -294,7 +294,7 @@ def import_command(ctx: Any, file: Path, fmt: str, batch_size: int) -> None:
     how histories from several machines are merged, or a history moved to another database.
     Runs go in batches, each in one transaction, with a running count on a terminal. Into an
     empty PostgreSQL database, a stats database goes in one transaction instead (indexes
-    built and totals computed once at the end, about 80 s for a million runs): meanwhile
+    built and totals computed once at the end, about 90 s for a million runs): meanwhile
     nodes keep their writes queued and readers find the database busy, and a move that fails
     leaves the database empty. A line
     that is not a valid run is reported with its line number and skipped whole; the others
@@ -410,7 +410,6 @@ def _opened_source(source: Path) -> Iterator[Any]:
 
 def _import_database(ctx: Any, source: Path, batch_size: int) -> None:
     """``import SOURCE`` for a stats database: its runs, with actions and phases, by id."""
-
     target = ctx.database
     if isinstance(target, Path) and target.expanduser().absolute().resolve() == source.resolve():
         raise BadParameter("SOURCE", f"{source} is the stats database itself")

@@ -399,7 +399,7 @@ def m006_fill(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m007_files_by_policy_and_node(conn: sqlite3.Connection) -> None:
+def m007_files_by_policy_node_status(conn: sqlite3.Connection) -> None:
     """``rollup_path_keys``: the runs of each path within each policy, each node (running runs
     too) and each end status (finished runs), so that the files of one policy, node or status
     are counted from it, not from the runs (``summary --policy``, the dashboard with a node

@@ -115,7 +115,7 @@ def m006_no_row_all_nodes_write(conn: Any) -> None:
     m006_fill(conn)
 
 
-def m007_files_by_policy_and_node(conn: Any) -> None:
+def m007_files_by_policy_node_status(conn: Any) -> None:
     from ..migrations import m007_fill
 
     conn.execute(
@@ -132,5 +132,5 @@ BODIES: dict[str, Callable[[Any], None]] = {
     "m004_drop_job_index": _already_in_m001,
     "m005_duration_buckets": _already_in_m001,
     "m006_no_row_all_nodes_write": m006_no_row_all_nodes_write,
-    "m007_files_by_policy_and_node": m007_files_by_policy_and_node,
+    "m007_files_by_policy_node_status": m007_files_by_policy_node_status,
 }
