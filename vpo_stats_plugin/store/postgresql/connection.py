@@ -173,8 +173,8 @@ def classify(err: psycopg.Error, url: DatabaseURL) -> StatsError:
     said = url.scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
     if isinstance(err, _LOCKED):
         return DatabaseLocked(
-            f"the {url.server} is busy: another node holds what this write needs ({said}). "
-            "Try again in a moment."
+            f"the {url.server} is busy: another session holds a lock this needs (a node "
+            f"writing, an import or a purge) ({said}). Try again in a moment."
         )
     if isinstance(err, _VALUES):
         return StatsError(f"the {url.server} could not store a value: {said}")
