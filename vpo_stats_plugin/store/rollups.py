@@ -253,7 +253,7 @@ def _count_ended(where: str) -> str:
     return (
         "INSERT INTO rollup_path_keys (dim, value, path, runs) SELECT 'status', r.status, "
         f"r.path, COUNT(*) FROM runs r WHERE ({where}) AND r.status != 'running' "
-        "GROUP BY r.status, r.path ON CONFLICT (dim, value, path) "
+        "GROUP BY r.status, r.path ORDER BY r.status, r.path ON CONFLICT (dim, value, path) "
         "DO UPDATE SET runs = rollup_path_keys.runs + excluded.runs"
     )
 
@@ -267,7 +267,11 @@ def _from_scratch(level: Level) -> str:
     keys = ", ".join(level.columns)
     values = [f"SUM({c})" for c in fam.sums]
     values += [f"{agg}({c})" for c, (agg, _) in fam.extremes.items()]
-    return f"SELECT {keys}, {', '.join(values)} FROM rollup_scratch WHERE TRUE GROUP BY {keys}"
+    # in key order: every writer takes a level's rows in the same order, so none deadlock
+    return (
+        f"SELECT {keys}, {', '.join(values)} FROM rollup_scratch WHERE TRUE GROUP BY {keys} "
+        f"ORDER BY {keys}"
+    )
 
 
 def add_batch(conn: sqlite3.Connection, where: str, params: list[Any]) -> None:
@@ -430,6 +434,8 @@ def removing(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> Ite
         rows = conn.execute(contributions(level, where), params).fetchall()
         if not rows:
             continue
+        # in key order, as add_batch takes them: a purge and an import never deadlock
+        rows.sort(key=lambda row: tuple("" if row[c] is None else row[c] for c in level.columns))
         key_match = " AND ".join(f"{c} = ?" for c in level.columns)
         current = f"SELECT {', '.join(names)} FROM {level.table} WHERE {key_match}"
         sets = ", ".join(f"{c} = {c} - ?" for c in level.family.sums)
