@@ -91,10 +91,10 @@ def routes(ctx: bench.Context, nodes: list[str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def postgresql(url: str | None) -> Iterator[Any]:
-    """A function making a new empty schema and answering its URL; schemas dropped after."""
+def postgresql(url: str | None) -> Iterator[tuple[Any, str]]:
+    """A function making a new empty schema and answering its URL, and the server's version;
+    the schemas made are dropped after."""
     import psycopg
-    from psycopg import sql
 
     with contextlib.ExitStack() as stack:
         if url is None:
@@ -104,35 +104,26 @@ def postgresql(url: str | None) -> Iterator[Any]:
             say("starting a PostgreSQL server on 127.0.0.1 (durable settings) ...")
             server = stack.enter_context(pgserver.running_server("bench", DURABLE))
             url = server.url()
+        admin = stack.enter_context(psycopg.connect(url, autocommit=True))
         made: list[str] = []
 
         def schema(name: str) -> str:
             full = SCHEMA_PREFIX + name
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(full))
-                )
-                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(full)))
+            _drop_schema(admin, full)
+            admin.execute(f'CREATE SCHEMA "{full}"')
             made.append(full)
             joiner = "&" if "?" in url else "?"
             return f"{url}{joiner}options=-csearch_path%3D{full}"
 
-        schema.version = _server_version(url)  # type: ignore[attr-defined]
         try:
-            yield schema
+            yield schema, admin.execute("SHOW server_version").fetchone()[0]
         finally:
-            with psycopg.connect(url, autocommit=True) as conn:
-                for full in made:
-                    conn.execute(
-                        sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(full))
-                    )
+            for full in made:
+                _drop_schema(admin, full)
 
 
-def _server_version(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
+def _drop_schema(conn: Any, name: str) -> None:
+    conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def move(source: Path, target: str) -> dict[str, Any]:
@@ -168,10 +159,6 @@ def measure_queries(database: str | Path) -> dict[str, Any]:
 def measure_routes(database: str | Path, ctx: bench.Context, nodes: list[str]) -> dict[str, Any]:
     with bench.serving(database) as base:
         return bench.asyncio.run(bench.http_times(base, routes(ctx, nodes), budget_s=1.0))
-
-
-def measure_recording(database: str | Path, media: Path) -> dict[str, Any]:
-    return bench.measure_recording(database, media, "partial", files=RECORD_FILES)
 
 
 def measure_nodes(database: str | Path, scratch: Path) -> dict[str, Any]:
@@ -261,8 +248,7 @@ def run(
             databases["sqlite"] = dict(sqlite_dbs)
             empty["sqlite"] = lambda name: scratch / f"{name}.db"
         if "postgresql" in engines:
-            schema = stack.enter_context(postgresql(pg_url))
-            results["postgresql_version"] = schema.version
+            schema, results["postgresql_version"] = stack.enter_context(postgresql(pg_url))
             databases["postgresql"] = {}
             for label in sizes:
                 target = schema(label)
@@ -285,14 +271,20 @@ def run(
                 results["per"][f"{engine} {label}"] = per
             say(f"measuring recording on {ENGINE_NAMES[engine]} ...")
             results["record"][engine] = {
-                "empty": measure_recording(empty[engine]("record-empty"), media),
-                "history": measure_recording(databases[engine][big], media),
+                "empty": bench.measure_recording(
+                    empty[engine]("record-empty"), media, "partial", RECORD_FILES
+                ),
+                "history": bench.measure_recording(
+                    databases[engine][big], media, "partial", RECORD_FILES
+                ),
             }
             if engine == "postgresql":  # what a commit waiting for the server's disk costs
                 url = empty[engine]("record-async").replace(
                     "options=", "options=-csynchronous_commit%3Doff%20", 1
                 )
-                results["record"][engine]["async"] = measure_recording(url, media)
+                results["record"][engine]["async"] = bench.measure_recording(
+                    url, media, "partial", RECORD_FILES
+                )
             say(
                 f"measuring {NODES} nodes x {NODE_FILES} files at once on {ENGINE_NAMES[engine]} ..."
             )

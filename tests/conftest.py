@@ -81,6 +81,17 @@ def engine_database(request: pytest.FixtureRequest, engine: str, sqlite_path: Pa
     return server.schema_url(name)
 
 
+def engine_db_path(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A module's ``db_path`` on both engines: ``db_path = pytest.fixture(engine_db_path,
+    name="db_path")``. The test's stats database (a SQLite file, or a schema on the suite's
+    server), also the plugin's configured one (``VPO_STATS_DATABASE``)."""
+    database = engine_database(request, engine, tmp_path / "stats.db")
+    monkeypatch.setenv("VPO_STATS_DATABASE", database)
+    return database
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     """A click runner; stderr is kept apart from stdout."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import engine_database
+from conftest import engine_db_path
 from history import (
     NODES,
     POLICIES,
@@ -53,14 +53,7 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0,text/plain;version=0.
 HERE = socket.gethostname()  # the node the CLI and the app read as
 
 
-@pytest.fixture
-def db_path(
-    request: pytest.FixtureRequest, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """The database the exporter reads: a SQLite file, or a schema on the suite's server."""
-    database = engine_database(request, engine, tmp_path / "stats.db")
-    monkeypatch.setenv("VPO_STATS_DATABASE", database)
-    return database
+db_path = pytest.fixture(engine_db_path, name="db_path")  # both engines
 
 
 @pytest.fixture

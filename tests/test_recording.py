@@ -13,7 +13,7 @@ from typing import Any
 import pluggy
 import pytest
 import xxhash
-from conftest import engine_database
+from conftest import engine_db_path
 
 import vpo_stats_plugin.hookspecs
 from vpo_stats_plugin import probe, recorder
@@ -39,15 +39,7 @@ def ffprobe_counts(path: Path) -> dict[str, int]:
     return counts
 
 
-@pytest.fixture
-def db_path(
-    request: pytest.FixtureRequest, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """Where the plugin records in this test: a SQLite file, or a schema of its own on the
-    suite's PostgreSQL server (each test that reads its records runs on both engines)."""
-    database = engine_database(request, engine, tmp_path / "stats.db")
-    monkeypatch.setenv("VPO_STATS_DATABASE", database)
-    return database
+db_path = pytest.fixture(engine_db_path, name="db_path")  # both engines
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
-from conftest import engine_database
+from conftest import engine_db_path
 from hostproc import record_files
 from web_history import (
     HOSTILE,
@@ -41,15 +41,7 @@ UTC = timezone.utc
 # ------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture
-def db_path(
-    request: pytest.FixtureRequest, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """The database this test's app reads: a SQLite file, or a schema on the server (also the
-    plugin's configured one, for an app that reads its own config)."""
-    database = engine_database(request, engine, tmp_path / "stats.db")
-    monkeypatch.setenv("VPO_STATS_DATABASE", database)
-    return database
+db_path = pytest.fixture(engine_db_path, name="db_path")  # both engines
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from aiohttp import web
-from conftest import engine_database
+from conftest import engine_db_path
 from hostproc import record_files
 from playwright import sync_api
 from web_history import BASE, HOSTILE, fmt_bytes, make_history, record, serve_in_thread, stamp
@@ -96,14 +96,7 @@ def api(base: str, path: str, query: dict[str, str] | None = None) -> Any:
         return json.load(answer)
 
 
-@pytest.fixture
-def db_path(
-    request: pytest.FixtureRequest, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """The database the dashboard reads: a SQLite file, or a schema on the suite's server."""
-    database = engine_database(request, engine, tmp_path / "stats.db")
-    monkeypatch.setenv("VPO_STATS_DATABASE", database)
-    return database
+db_path = pytest.fixture(engine_db_path, name="db_path")  # both engines
 
 
 @pytest.fixture

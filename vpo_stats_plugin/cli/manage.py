@@ -35,8 +35,8 @@ from .output import (
 
 
 def _engine(body: dict[str, Any]) -> str:
-    version = body.get("server_version")
-    return f"{body.get('engine', 'sqlite')} {version}" if version else body.get("engine", "sqlite")
+    engine, version = body.get("engine", "sqlite"), body.get("server_version")
+    return f"{engine} {version}" if version else engine
 
 
 def render_status(body: dict[str, Any]) -> str:

@@ -450,15 +450,12 @@ def removing(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> Ite
                     suspects.append((level, dict(zip(level.columns, key))))
             conn.execute(update, [row[c] for c in level.family.sums] + key)
         touched.append((level, keys))
-    ended = [
-        ("status", status, path, n)
-        for status, path, n in conn.execute(
-            f"SELECT r.status, r.path, COUNT(*) FROM runs r WHERE ({where}) "
-            "AND r.status != 'running' GROUP BY r.status, r.path",
-            params,
-        ).fetchall()
-    ]
-    _uncount_keys(conn, {(dim, value, path): n for dim, value, path, n in ended})
+    ended = conn.execute(
+        f"SELECT r.status, r.path, COUNT(*) FROM runs r WHERE ({where}) "
+        "AND r.status != 'running' GROUP BY r.status, r.path",
+        params,
+    ).fetchall()
+    _uncount_keys(conn, {("status", status, path): n for status, path, n in ended})
     yield
     for level, keys in touched:  # rows left counting nothing go
         key_match = " AND ".join(f"{c} = ?" for c in level.columns)
