@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 TARGET_MS = 150
-HEAVY = ("aiohttp", "pydantic", "pydantic_settings", "vpo_stats_plugin.web", "asyncio")
+HEAVY = ("aiohttp", "pydantic", "vpo_stats_plugin.web", "asyncio")
 PROBE = """
 import json, sys
 from vpo_stats_plugin.cli import main

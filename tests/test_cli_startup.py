@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("aiohttp", "pydantic", "pydantic_settings", "vpo_stats_plugin.web", "asyncio")
+HEAVY = ("aiohttp", "pydantic", "vpo_stats_plugin.web", "asyncio")
 PROBE = """
 import json, sys
 {body}

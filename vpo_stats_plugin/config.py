@@ -3,7 +3,7 @@
 `resolve()` reads the config with the standard library only and never raises: it answers every
 key's effective value, where it came from, and the problems found. The CLI's reading commands
 use it as it is (no pydantic import on their start-up); the hooks turn it into `Settings`, the
-pydantic-settings model the recorder gets, built on first use and applying the same rules.
+pydantic model the recorder gets, built on first use and applying the same rules.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ class Resolved:
         return f"bad plugin config: {texts}. Fix it, then check with `vpo-stats config`."
 
     def settings(self) -> Any:
-        """The pydantic-settings model of these values (raises ConfigError if there are problems)."""
+        """The pydantic model of these values (raises ConfigError if there are problems)."""
         if self.problems:
             raise ConfigError(self.message())
         return settings_class()(**self.values)
