@@ -611,16 +611,18 @@ def copy_db(source: Path, dest: Path) -> Path:
     return dest
 
 
-def rollup_rows(db: Path | sqlite3.Connection) -> dict[str, list[tuple]]:
-    """Every rollup table's rows (floats rounded: sums may be added in another order)."""
-    conn = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(db)
+def rollup_rows(db: Path | Any) -> dict[str, list[tuple]]:
+    """Every rollup table's rows (floats rounded: sums may be added in another order), of a
+    SQLite file or a store's connection (either engine)."""
+    conn = sqlite3.connect(db) if isinstance(db, (str, Path)) else db
+    tables_sql = (
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+        "AND table_name LIKE 'rollup%'"
+        if getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rollup%'"
+    )
     try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rollup%'"
-            )
-        ]
+        tables = [r[0] for r in conn.execute(tables_sql)]
         return {
             t: sorted(
                 tuple(round(v, 6) if isinstance(v, float) else v for v in row)

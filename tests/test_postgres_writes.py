@@ -3,6 +3,7 @@ every node's writes must lock, and totals exact when they write the same files a
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -56,13 +57,22 @@ class _Unpipelined(PostgreSQLDialect):
     pipelined_transaction = SQLiteDialect.pipelined_transaction
 
 
+class _Transactions(_Unpipelined):
+    """As ``_Unpipelined``, and every hook's write a transaction of several statements (the
+    way of a late action or a second end) instead of one statement."""
+
+    begin_run_at_once = SQLiteDialect.begin_run_at_once
+    append_action_at_once = SQLiteDialect.append_action_at_once
+    finish_run_at_once = SQLiteDialect.finish_run_at_once
+
+
 class _HeldCommit:
     """A store connection whose COMMITs wait for ``release``: a node caught mid-transaction,
     holding every row its write touched."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, dialect: PostgreSQLDialect) -> None:
         self.conn = conn
-        self.dialect = _Unpipelined()
+        self.dialect = dialect
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         return None if sql == "COMMIT" else self.conn.execute(sql, params)
@@ -74,11 +84,15 @@ class _HeldCommit:
         self.conn.execute("COMMIT")
 
 
-@pytest.fixture
-def holding(url: str) -> Iterator[tuple[Store, _HeldCommit]]:
+@pytest.fixture(params=["transactions", "one statement each"])
+def holding(url: str, request: pytest.FixtureRequest) -> Iterator[tuple[Store, _HeldCommit]]:
     """Node ``nas-1`` with one new file begun and finished, its transaction still open."""
     store = open_store(url, node="nas-1")
-    held = _HeldCommit(store.conn)
+    if request.param == "transactions":
+        held = _HeldCommit(store.conn, _Transactions())
+    else:  # the hooks' single statements, run inside one transaction left open
+        held = _HeldCommit(store.conn, _Unpipelined())
+        held.conn.execute("BEGIN")
     run = _run("/library/held/a-file-held-open.mkv", "nas-1")
     writes.begin_run(held, run)  # type: ignore[arg-type]
     writes.finish_run(held, run["id"], FINISHED, [])  # type: ignore[arg-type]
@@ -143,3 +157,115 @@ def test_nodes_writing_the_same_files_at_once_keep_exact_totals(url: str) -> Non
     assert summary["files"] == len(paths)
     assert per_node == {f"node-{n}": rounds * len(paths) for n in range(nodes)}
     assert check["differing_rows"] == 0, check["differing_by_table"]
+
+
+def test_values_json_cannot_carry_go_in_by_the_transaction(url: str) -> None:
+    # a hook's write goes as one JSON object; NaN and infinity are numbers a typed parameter
+    # carries and JSON does not, so such a write takes the transaction of several statements
+    with open_store(url, node="nas-1") as store:
+        run = {**_run("/library/odd.mkv", "nas-1"), "process_started": math.nan}
+        store.begin_run(run)
+        action = {"type": "remux", "success": True, "duration_ms": math.inf}
+        assert store.record_action(run["id"], action, seq=1)
+        assert store.record_action(run["id"], action, seq=1)  # stored once
+        phases = [{"name": "remux", "wall_time_seconds": 1.5, "encoding_fps": math.nan}]
+        assert store.finish_run(run["id"], FINISHED, phases)
+        detail = store.run(run["id"])
+        check = store.rebuild_rollups(check=True)
+    assert [a["duration_ms"] for a in detail["actions"]] == [math.inf]
+    assert math.isnan(detail["phases"][0]["encoding_fps"])
+    assert detail["status"] == "succeeded" and check["differing_rows"] == 0
+
+
+def test_an_action_after_the_end_is_counted_once(url: str) -> None:
+    # an action that arrives after its run ended (a late report) is not written by the one
+    # statement a running run's action is: its rollups go with it, in one transaction
+    with open_store(url, node="nas-1") as store:
+        run = _run("/library/late.mkv", "nas-1")
+        store.begin_run(run)
+        assert store.record_action(run["id"], {"type": "remux", "success": True})
+        assert store.finish_run(run["id"], FINISHED, [])
+        late = {"type": "set_default", "success": False}
+        assert store.record_action(run["id"], late, seq=2)
+        assert store.record_action(run["id"], late, seq=2)  # a repeat adds nothing
+        assert not store.record_action(str(uuid.uuid4()), late)  # an unknown run
+        check = store.rebuild_rollups(check=True)
+        counts = store.conn.execute(
+            "SELECT type, count, failed FROM rollup_actions_total ORDER BY type"
+        ).fetchall()
+    assert [tuple(row) for row in counts] == [("remux", 1, 0), ("set_default", 1, 1)]
+    assert check["differing_rows"] == 0, check["differing_by_table"]
+
+
+def test_a_run_s_end_takes_its_rollup_rows_in_levels_order(url: str) -> None:
+    # the end of a run is one statement whose parts PostgreSQL may run in any order; it must
+    # lock the levels' rows in LEVELS order, as imports and purges do, or they could deadlock.
+    # The last level's row is held: by then every earlier level's row must be locked, and
+    # the end-status file count (after the levels) not yet.
+    import psycopg
+
+    from vpo_stats_plugin.store.rollups import LEVELS
+
+    ended = {
+        **FINISHED,
+        "video_source_codec": "h264",
+        "video_target_codec": "hevc",
+        "duration_seconds": 60.0,
+    }
+    key = {"day": DAY, "policy": "english", "node": "nas-1", "status": "succeeded"}
+    key.update(type="remux", source="h264", target="hevc")
+    path = "/library/ordered.mkv"
+    with open_store(url, node="nas-1") as store:
+        for _ in range(2):  # the first one makes every level's row; the second is held
+            run = _run(path, "nas-1")
+            store.begin_run(run)
+            assert store.record_action(run["id"], {"type": "remux", "success": True})
+            if _ == 0:
+                assert store.finish_run(run["id"], ended, [])
+
+        def where(level: Any) -> tuple[str, list[Any]]:
+            return " AND ".join(f"{c} = %s" for c in level.columns), [key[c] for c in level.columns]
+
+        *earlier, last = LEVELS
+        holder = psycopg.connect(url)
+        clause, params = where(last)
+        held = holder.execute(f"SELECT 1 FROM {last.table} WHERE {clause} FOR UPDATE", params)
+        assert held.fetchone() is not None
+        done: list[bool] = []
+        ending = threading.Thread(
+            target=lambda: done.append(store.finish_run(run["id"], ended, []))
+        )
+        ending.start()
+        with psycopg.connect(url, autocommit=True) as probe:
+            deadline = time.monotonic() + 10
+            while (
+                time.monotonic() < deadline
+                and not probe.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'WITH r AS (UPDATE runs%%'"
+                ).fetchone()
+            ):
+                time.sleep(0.02)
+            locked = []
+            for level in [*earlier, last]:
+                clause, params = where(level)
+                try:
+                    with probe.transaction():
+                        probe.execute(
+                            f"SELECT 1 FROM {level.table} WHERE {clause} FOR UPDATE NOWAIT", params
+                        )
+                except psycopg.errors.LockNotAvailable:
+                    locked.append(level.table)
+            with probe.transaction():
+                status_row = probe.execute(
+                    "SELECT 1 FROM rollup_path_keys WHERE dim = 'status' AND value = %s "
+                    "AND path = %s FOR UPDATE NOWAIT",
+                    ("succeeded", path),
+                ).fetchone()
+        holder.rollback()
+        holder.close()
+        ending.join(timeout=30)
+        check = store.rebuild_rollups(check=True)
+    assert locked == [level.table for level in LEVELS]
+    assert status_row is not None  # there, and not locked yet
+    assert done == [True] and check["differing_rows"] == 0, check["differing_by_table"]

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import engine_db_path
 from history import Expected, rollup_rows
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from pgserver import PgServer
 
 from vpo_stats_plugin.errors import NotFound
 from vpo_stats_plugin.filters import Filters
@@ -301,15 +303,30 @@ def apply(store: Store, model: Model, op: tuple, live: tuple[int, float | None])
         model.reap(live[0])
 
 
+db_path = pytest.fixture(engine_db_path, name="db_path")  # the store fixture, both engines
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest) -> PgServer | None:
+    """Where the properties' stores live: None for a SQLite file, else the suite's server
+    (session-scoped, as Hypothesis wants what is shared by a test's examples)."""
+    return request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+
+
 @contextmanager
-def scratch_store() -> Iterator[Store]:
+def scratch_store(server: PgServer | None) -> Iterator[Store]:
+    """A new empty store for one example: a SQLite file, or a schema of its own."""
     with tempfile.TemporaryDirectory() as scratch:
-        store = open_store(Path(scratch) / "stats.db", node=NODE, stale_after=STALE_AFTER)
+        schema = f"h_{uuid.uuid4().hex[:20]}"
+        database = Path(scratch) / "stats.db" if server is None else server.schema_url(schema)
+        store = open_store(database, node=NODE, stale_after=STALE_AFTER)
         try:
             store.summary(Filters())  # the first read reaps; later reaps are explicit
             yield store
         finally:
             store.close()
+            if server is not None:
+                server.admin(f"DROP SCHEMA {schema} CASCADE", database=server.database)
 
 
 def check_answers(store: Store, model: Model, values: dict[str, str | None]) -> None:
@@ -343,11 +360,13 @@ PROPERTY = settings(
 
 @PROPERTY
 @given(history=ops, questions=st.lists(filters(), min_size=1, max_size=8))
-def test_aggregates_equal_a_naive_computation(history: list[tuple], questions: list) -> None:
+def test_aggregates_equal_a_naive_computation(
+    server: PgServer | None, history: list[tuple], questions: list
+) -> None:
     note(f"history={history!r}")
     live = this_process()
     model = Model()
-    with scratch_store() as store:
+    with scratch_store(server) as store:
         for op in history:
             apply(store, model, op, live)
         check_answers(store, model, {})
@@ -358,11 +377,13 @@ def test_aggregates_equal_a_naive_computation(history: list[tuple], questions: l
 
 @PROPERTY
 @given(history=ops)
-def test_rebuilt_rollups_equal_the_incremental_ones(history: list[tuple]) -> None:
+def test_rebuilt_rollups_equal_the_incremental_ones(
+    server: PgServer | None, history: list[tuple]
+) -> None:
     note(f"history={history!r}")
     live = this_process()
     model = Model()
-    with scratch_store() as store:
+    with scratch_store(server) as store:
         for op in history:
             apply(store, model, op, live)
         incremental = rollup_rows(store.conn)

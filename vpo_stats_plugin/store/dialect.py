@@ -145,6 +145,29 @@ class SQLiteDialect:
         """A consistent copy of ``store`` at ``dest`` as a SQLite stats database."""
         store.copy_into(dest)
 
+    def begin_run_at_once(self, conn: Any, row: dict[str, Any]) -> bool | None:
+        """A new running run (``row``: its columns, ``file_id`` as given) and its file counted,
+        in one statement that is its own transaction, where that saves a server's round trips:
+        True when stored, False when begun already; None when not done this way (SQLite's
+        transaction costs no round trip)."""
+        return None
+
+    def append_action_at_once(
+        self, conn: Any, run_id: str, seq: int | None, columns: dict[str, Any], when: str
+    ) -> bool | None:
+        """An action added to a running run in one statement, as ``begin_run_at_once``: True
+        when stored (now or before), False when the run is unknown, None when not done this
+        way (here, or on a server for a run that has ended)."""
+        return None
+
+    def finish_run_at_once(
+        self, conn: Any, run_id: str, fields: dict[str, Any], phases: list[dict[str, Any]]
+    ) -> bool | None:
+        """A running run ended, its phases stored and its rollups added in one statement, as
+        ``begin_run_at_once``: True when done, None when not done this way (here, or on a
+        server for a run unknown, ended already or holding phases)."""
+        return None
+
     @contextmanager
     def pipelined_transaction(self, conn: Any) -> Iterator[None]:
         """A transaction whose statements may go to the database together (a server's round

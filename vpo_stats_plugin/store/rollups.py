@@ -227,17 +227,24 @@ def _upsert(level: Level, select_sql: str, dialect: SQLiteDialect = SQLITE) -> s
     )
 
 
+def adding_sql(
+    level: Level, where: str, dialect: SQLiteDialect = SQLITE, runs: str = "runs r"
+) -> str:
+    """The upsert that adds the finished runs ``where`` selects (from ``runs``) to ``level``,
+    its rows taken in key order as every writer takes them, so that no two deadlock."""
+    ordered = f"{contributions(level, where, runs)} ORDER BY {', '.join(level.key_exprs())}"
+    return _upsert(level, ordered, dialect)
+
+
 @cache
 def _add_run(dialect: SQLiteDialect) -> list[str]:
-    return [_upsert(lv, contributions(lv, "r.id = ?"), dialect) for lv in LEVELS]
+    return [adding_sql(lv, "r.id = ?", dialect) for lv in LEVELS]
 
 
 @cache
 def _add_action(dialect: SQLiteDialect) -> list[str]:
     return [
-        _upsert(lv, contributions(lv, "r.id = ? AND a.seq = ?"), dialect)
-        for lv in LEVELS
-        if lv.family is ACTIONS
+        adding_sql(lv, "r.id = ? AND a.seq = ?", dialect) for lv in LEVELS if lv.family is ACTIONS
     ]
 
 
@@ -245,14 +252,14 @@ def add_run(conn: sqlite3.Connection, run_id: str) -> None:
     """Add one just-finished run (its actions and codecs too) to every rollup level."""
     for sql in _add_run(dialect_of(conn)):
         conn.execute(sql, (run_id,))
-    conn.execute(_count_ended("r.id = ?"), (run_id,))
+    conn.execute(count_ended_sql("r.id = ?"), (run_id,))
 
 
-def _count_ended(where: str) -> str:
+def count_ended_sql(where: str, runs: str = "runs r") -> str:
     """The files of the finished runs ``where`` selects, counted within their end status."""
     return (
         "INSERT INTO rollup_path_keys (dim, value, path, runs) SELECT 'status', r.status, "
-        f"r.path, COUNT(*) FROM runs r WHERE ({where}) AND r.status != 'running' "
+        f"r.path, COUNT(*) FROM {runs} WHERE ({where}) AND r.status != 'running' "
         "GROUP BY r.status, r.path ORDER BY r.status, r.path ON CONFLICT (dim, value, path) "
         "DO UPDATE SET runs = rollup_path_keys.runs + excluded.runs"
     )
@@ -281,10 +288,10 @@ def add_batch(conn: sqlite3.Connection, where: str, params: list[Any]) -> None:
         finest = max(levels(family), key=lambda lv: len(lv.key))
         conn.execute("DROP TABLE IF EXISTS rollup_scratch")
         conn.execute("CREATE TEMP TABLE rollup_scratch AS " + contributions(finest, where), params)
-        for level in levels(family):
+        for level in (lv for lv in LEVELS if lv.family is family):  # LEVELS order, as all
             conn.execute(_upsert(level, _from_scratch(level), dialect))
     conn.execute("DROP TABLE IF EXISTS rollup_scratch")
-    conn.execute(_count_ended(where), params)
+    conn.execute(count_ended_sql(where), params)
 
 
 def add_action(conn: sqlite3.Connection, run_id: str, seq: int) -> None:
@@ -532,7 +539,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
             f"INSERT INTO rollup_path_keys (dim, value, path, runs) SELECT '{dim}', {value}, "
             f"r.path, COUNT(*) FROM runs r GROUP BY {value}, r.path"
         )
-    conn.execute(_count_ended("TRUE"))
+    conn.execute(count_ended_sql("TRUE"))
 
 
 TABLES = (*(level.table for level in LEVELS), "rollup_paths", "rollup_files", "rollup_path_keys")

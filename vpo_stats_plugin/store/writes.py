@@ -62,16 +62,21 @@ INSERT_PHASE = _insert("phases", PHASE_ROW)
 def begin_run(conn: sqlite3.Connection, run: dict[str, Any]) -> None:
     """Store a new running run (``run`` in the Run shape, plus ``pid``/``process_started``)."""
     columns = run_columns(run)
-    columns["file_id"] = dialect_of(conn).file_id(columns["file_id"])
+    row = {c: columns[c] for c in RUN_COLUMNS}
+    row.update(
+        last_activity_at=run["started_at"],
+        pid=run.get("pid"),
+        process_started=run.get("process_started"),
+    )
+    dialect = dialect_of(conn)
+    if dialect.begin_run_at_once(conn, row) is not None:
+        return
+    row["file_id"] = dialect.file_id(row["file_id"])
     with hook_transaction(conn):
-        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (columns["id"],)).fetchone():
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (row["id"],)).fetchone():
             return  # begun already (a write kept on disk and saved twice)
-        conn.execute(
-            INSERT_RUN,
-            [columns[c] for c in RUN_COLUMNS]
-            + [run["started_at"], run.get("pid"), run.get("process_started")],
-        )
-        rollups.count_files(conn, {(columns["path"], columns["policy"], columns["node"]): 1})
+        conn.execute(INSERT_RUN, [row[c] for c in RUN_ROW])
+        rollups.count_files(conn, {(row["path"], row["policy"], row["node"]): 1})
 
 
 def record_action(
@@ -84,6 +89,9 @@ def record_action(
     """Append one action to a run (as its ``seq``-th, when given: an action already stored
     under that number is not added again); False when the run is unknown."""
     columns = action_columns(action)
+    done = dialect_of(conn).append_action_at_once(conn, run_id, seq, columns, when)
+    if done is not None:
+        return done
     with hook_transaction(conn):
         # the run's state and whether this action is stored already, in one answer
         row = conn.execute(
@@ -110,15 +118,19 @@ def finish_run(
     conn: sqlite3.Connection, run_id: str, fields: dict[str, Any], phases: list[dict[str, Any]]
 ) -> bool:
     """Finish a run with ``fields`` (run columns) and its phases; False when the run is unknown."""
+    if dialect_of(conn).finish_run_at_once(conn, run_id, fields, phases):
+        return True
     with hook_transaction(conn):
-        row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        # the run's state and its successful actions, in one answer
+        row = conn.execute(
+            "SELECT status, (SELECT COUNT(*) FROM actions WHERE run_id = ? AND success != 0) "
+            "AS changes FROM runs WHERE id = ?",
+            (run_id, run_id),
+        ).fetchone()
         if row is None:
             return False
         if fields.get("total_changes") is None:
-            fields = dict(fields)
-            fields["total_changes"] = conn.execute(
-                "SELECT COUNT(*) FROM actions WHERE run_id = ? AND success != 0", (run_id,)
-            ).fetchone()[0]
+            fields = {**fields, "total_changes": row["changes"]}
         assignments = ", ".join(f"{name} = ?" for name in fields)
         # finished twice, or reaped as interrupted before its end arrived: out of the rollups
         # as it was, back in as it is now

@@ -144,6 +144,25 @@ class PostgreSQLDialect(SQLiteDialect):
     def bulk(self, conn: Any) -> Iterator[None]:
         yield
 
+    def begin_run_at_once(self, conn: Any, row: dict[str, Any]) -> bool | None:
+        from . import hook_writes
+
+        return hook_writes.begin_run(conn, row)
+
+    def append_action_at_once(
+        self, conn: Any, run_id: str, seq: int | None, columns: dict[str, Any], when: str
+    ) -> bool | None:
+        from . import hook_writes
+
+        return hook_writes.append_action(conn, run_id, seq, columns, when)
+
+    def finish_run_at_once(
+        self, conn: Any, run_id: str, fields: dict[str, Any], phases: list[dict[str, Any]]
+    ) -> bool | None:
+        from . import hook_writes
+
+        return hook_writes.finish_run(conn, run_id, fields, phases)
+
     @contextmanager
     def pipelined_transaction(self, conn: Any) -> Iterator[None]:
         # psycopg's pipeline mode: statements queued, sent when an answer is read or at the
