@@ -230,10 +230,13 @@ def _upsert(level: Level, select_sql: str, dialect: SQLiteDialect = SQLITE) -> s
 def adding_sql(
     level: Level, where: str, dialect: SQLiteDialect = SQLITE, runs: str = "runs r"
 ) -> str:
-    """The upsert that adds the finished runs ``where`` selects (from ``runs``) to ``level``,
-    its rows taken in key order as every writer takes them, so that no two deadlock."""
-    ordered = f"{contributions(level, where, runs)} ORDER BY {', '.join(level.key_exprs())}"
-    return _upsert(level, ordered, dialect)
+    """The upsert that adds the finished runs ``where`` selects (from ``runs``, one run
+    here) to ``level``, its rows taken in key order as every writer takes them, so that no
+    two deadlock."""
+    select = contributions(level, where, runs)
+    if level.family.join:  # one run gives several rows only through what is joined to it
+        select += f" ORDER BY {', '.join(level.key_exprs())}"
+    return _upsert(level, select, dialect)
 
 
 @cache
