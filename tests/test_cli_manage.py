@@ -374,6 +374,25 @@ def test_purge_all_leaves_zeros_but_running_runs(any_history: tuple, runner: Any
     assert body["size_before_bytes"] == 0 and body["tracks_removed"]["audio"] == 0
 
 
+def test_a_large_purge_says_it_will_take_a_while(
+    any_history: tuple, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vpo_stats_plugin.cli import manage
+
+    db, runs, _ = any_history
+    failed = sum(r["status"] == "failed" for r in runs)
+    rest = json_of(invoke(runner, db, "purge", "--all", "--dry-run", "--format", "json"))
+    rest = rest["matched"] - failed
+    assert 0 < failed < rest
+    monkeypatch.setattr(manage, "LARGE_PURGE", rest)  # what "large" is, made small
+    small = invoke(runner, db, "purge", "--status", "failed", "--yes")
+    assert small.exit_code == 0 and f"Deleted {failed} run" in small.stdout
+    assert "in one transaction" not in small.stderr
+    large = invoke(runner, db, "purge", "--all", "--yes")
+    assert large.exit_code == 0 and f"Deleted {rest} runs." in large.stdout
+    assert f"Deleting {rest} runs in one transaction: a purge this large" in large.stderr
+
+
 def test_purge_without_a_terminal_refuses(any_history: tuple, runner: Any) -> None:
     db, runs, _ = any_history
     result = invoke(runner, db, "purge", "--status", "failed")

@@ -155,6 +155,9 @@ def backup(ctx: Any, dest: Path, force: bool) -> None:
     click.echo(f"Backed up {plural(runs, 'run')} to {clean(dest)} ({size}).")
 
 
+LARGE_PURGE = 100_000  # runs: from here a purge says it will take a while
+
+
 def _match(count: int) -> str:
     return f"{count} run matches" if count == 1 else f"{count} runs match"
 
@@ -260,6 +263,12 @@ def purge(
             click.confirm(
                 f"Delete {'it' if matched == 1 else f'these {matched} runs'} for good?",
                 abort=True,
+                err=True,
+            )
+        if matched >= LARGE_PURGE:  # minutes of silence otherwise (1M runs: ~2.5 min here)
+            click.echo(
+                f"Deleting {plural(matched, 'run')} in one transaction: a purge this large "
+                "takes minutes; stopped before the end, it deletes nothing ...",
                 err=True,
             )
         try:
