@@ -456,7 +456,15 @@ def removing(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> Ite
             keys.append(key)
             if level.family.extremes:
                 before = conn.execute(current, key).fetchone()
-                if before is not None and any(before[c] == row[c] for c in level.family.extremes):
+                counter = level.family.counter
+                # a row left counting nothing is deleted below: no times to read again (a
+                # purge of everything: every row; on a server the runs just deleted are
+                # still in the indexes those reads walk)
+                if (
+                    before is not None
+                    and before[counter] > row[counter]
+                    and any(before[c] == row[c] for c in level.family.extremes)
+                ):
                     suspects.append((level, dict(zip(level.columns, key))))
             conn.execute(update, [row[c] for c in level.family.sums] + key)
         touched.append((level, keys))
@@ -478,13 +486,6 @@ def removing(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> Ite
 
 def _reread_extremes(conn: sqlite3.Connection, level: Level, key: dict[str, Any]) -> None:
     """Set a rollup row's first/last run times from the raw runs it sums (if it still exists)."""
-    key_match = " AND ".join(f"{c} = ?" for c in key)
-    if not conn.execute(
-        f"SELECT 1 FROM {level.table} WHERE {key_match}", [*key.values()]
-    ).fetchone():
-        # gone with all its runs (a purge of everything: every row): nothing to read again,
-        # and on a server the runs just deleted are still in the indexes, walked entry by entry
-        return
     clauses, params = [FINISHED], []
     for name, value in key.items():
         if name == "day":
@@ -505,6 +506,7 @@ def _reread_extremes(conn: sqlite3.Connection, level: Level, key: dict[str, Any]
     last = conn.execute(
         f"SELECT r.started_at FROM runs r WHERE {where} ORDER BY r.started_at DESC LIMIT 1", params
     ).fetchone()
+    key_match = " AND ".join(f"{c} = ?" for c in key)
     conn.execute(
         f"UPDATE {level.table} SET first_run_at = ?, last_run_at = ? WHERE {key_match}",
         [first and first[0], last and last[0], *key.values()],

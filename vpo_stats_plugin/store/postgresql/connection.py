@@ -83,12 +83,12 @@ def translate(sql: str) -> str:
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
 
-def _param(value: Any) -> Any:
+def param_value(value: Any) -> Any:
     return int(value) if type(value) is bool else value  # flags are integers, as on SQLite
 
 
 def _params(params: Iterable[Any] | None) -> list[Any]:
-    return [_param(v) for v in params] if params else []
+    return [param_value(v) for v in params] if params else []
 
 
 def copy_rows(

@@ -11,21 +11,23 @@ do not cover: a late action, a second end, a value JSON cannot carry.
 from __future__ import annotations
 
 import json
-import math
 from functools import cache
 from typing import Any
 
 from .. import rollups
 from ..shapes import ACTION_FIELDS, PHASE_FIELDS
+from .connection import param_value
 
 
-def _as_json(values: dict[str, Any]) -> str | None:
-    """``values`` as a JSON object (flags as integers, as stored); None when one is a number
-    JSON cannot hold (NaN, infinity), which a typed parameter can."""
-    plain = {k: int(v) if type(v) is bool else v for k, v in values.items()}
-    if any(type(v) is float and not math.isfinite(v) for v in plain.values()):
+def _as_json(values: dict[str, Any] | list[dict[str, Any]]) -> str | None:
+    """A row (or rows) as JSON, its values as parameters carry them (flags as integers); None
+    when one is a number JSON cannot hold (NaN, infinity), which a typed parameter can."""
+    rows = [values] if isinstance(values, dict) else values
+    plain = [{k: param_value(v) for k, v in row.items()} for row in rows]
+    try:
+        return json.dumps(plain[0] if isinstance(values, dict) else plain, allow_nan=False)
+    except ValueError:
         return None
-    return json.dumps(plain)
 
 
 @cache
@@ -133,13 +135,14 @@ def finish_run(
     has ended already or holds phases: ``writes.finish_run`` sorts those out)."""
     if fields.get("total_changes") is None:
         fields = {k: v for k, v in fields.items() if k != "total_changes"}
-    rows = [
-        _as_json({"run_id": run_id, "seq": i, **{c: p.get(c) for c in PHASE_FIELDS}})
-        for i, p in enumerate(phases, 1)
-    ]
-    if any(row is None for row in rows):
+    given = _as_json(
+        [
+            {"run_id": run_id, "seq": i, **{c: p.get(c) for c in PHASE_FIELDS}}
+            for i, p in enumerate(phases, 1)
+        ]
+    )
+    if given is None:
         return None
-    given = "[" + ", ".join(rows) + "]"  # type: ignore[arg-type]
     statement = _finish_statement(tuple(fields), conn.dialect)
-    params = [*(int(v) if type(v) is bool else v for v in fields.values()), run_id, run_id, given]
+    params = [*fields.values(), run_id, run_id, given]
     return True if conn.execute(statement, params).fetchone()[0] == 1 else None
